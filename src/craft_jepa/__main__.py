@@ -1,0 +1,5 @@
+import sys
+
+from craft_jepa.cli.main import main
+
+sys.exit(main())
