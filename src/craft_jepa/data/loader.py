@@ -1,0 +1,254 @@
+"""Streaming clip loaders over WebDataset shards (one tar sample per segment: STEM.mp4 + STEM.jsonl).
+
+Pipeline per DataLoader worker (built inside `ClipStream.__iter__`, so the dataset object
+itself is only a config plus a URL list and pickles under `spawn`):
+
+    shard URLs -> [train] split by node, split by worker (WebDataset's splitters), then
+                          resampled forever (ResampledShards, seeded per rank/worker)
+                  [val]   split by node, split by worker, each shard once, in order
+               -> tar samples (WebDataset) -> decode K clips per segment (PyAV, sparse)
+               -> [train] bounded shuffle buffer of decoded clips -> normalize -> clip dicts
+    DataLoader collates clip dicts into the batch contract of docs/architecture.md.
+
+Bad input never stops the stream: a broken shard, a sample without mp4 or jsonl, a corrupt mp4,
+mismatched counts or a too-short segment is skipped with a `DataWarning` naming shard and key,
+and counted into the `stats` of the next clip that worker yields.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+
+from craft_jepa.data.clips import STAT_KEYS, Clip, ClipConfig, Segment, SegmentError, fixed_start, normalize, random_starts
+from craft_jepa.data.shards import expand_urls
+from craft_jepa.vpt.layouts import get_action_layout, get_state_layout
+
+
+class DataWarning(UserWarning):
+    """A skipped shard or segment (the stream goes on)."""
+
+
+class _Counters:
+    """Skipped-input counters of one worker since its previous clip."""
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(STAT_KEYS, 0)
+
+    def add(self, kind: str, message: str, n: int = 1) -> None:
+        self.counts[kind] += n
+        if kind != "bad_jsonl_lines" and kind != "null_windows":
+            warnings.warn(f"skipped ({kind}): {message}", DataWarning, stacklevel=2)
+
+    def take(self) -> dict[str, int]:
+        out, self.counts = self.counts, dict.fromkeys(STAT_KEYS, 0)
+        return out
+
+
+def _worker_info() -> tuple[int, int, int, int]:
+    import webdataset as wds
+
+    return wds.utils.pytorch_worker_info()  # (rank, world_size, worker, num_workers)
+
+
+@dataclass
+class StreamConfig:
+    train: bool
+    seed: int = 0
+    shuffle_buffer_clips: int = 64
+    decoder_threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.shuffle_buffer_clips < 0:
+            raise ValueError(f"shuffle_buffer_clips must be >= 0, got {self.shuffle_buffer_clips}")
+        if self.decoder_threads < 0:
+            raise ValueError(f"decoder_threads must be >= 0 (0 = FFmpeg's choice), got {self.decoder_threads}")
+
+
+class ClipStream(IterableDataset):
+    """Clips (as dicts of numpy arrays) from shards; see the module docstring.
+
+    Memory: the training shuffle buffer holds at most `shuffle_buffer_clips` decoded clips as
+    uint8, i.e. shuffle_buffer_clips * frames * size * size * 3 bytes plus the clips of the one
+    segment being cut (8 frames at 256 px: 1.5 MiB per clip, 96 MiB for the default 64) and one
+    compressed segment (a 5-minute VPT mp4 is tens of MB). Raw segments are never buffered.
+    """
+
+    def __init__(self, clip_cfg: ClipConfig, urls: str | list[str], stream_cfg: StreamConfig) -> None:
+        super().__init__()
+        self.clip_cfg = clip_cfg
+        self.urls = expand_urls(urls)  # raises ValueError on an empty or missing pattern
+        self.stream_cfg = stream_cfg
+
+    # ------------------------------------------------------------------ shard level
+    def _shard_urls(self, counters: _Counters) -> Iterator[dict[str, str]]:
+        import webdataset as wds
+
+        rank, world, worker, num_workers = _worker_info()
+        shards = [{"url": u} for u in self.urls]
+        if not self.stream_cfg.train:
+            yield from wds.split_by_worker(wds.split_by_node(shards))
+            return
+        # Disjoint shard pools per rank and worker when there are enough shards; with fewer
+        # shards than consumers every consumer resamples from all of them (different seeds).
+        pool = shards
+        if len(pool) >= world:
+            pool = list(wds.split_by_node(pool))
+        if len(pool) >= num_workers:
+            pool = list(wds.split_by_worker(pool))
+        yield from wds.ResampledShards([s["url"] for s in pool], seed=self.stream_cfg.seed, deterministic=True)
+
+    def _samples(self, counters: _Counters) -> Iterator[dict[str, Any]]:
+        import webdataset as wds
+
+        def on_error(exn: Exception) -> bool:
+            counters.add("bad_shard", f"{exn}")
+            return True  # keep going with the next shard
+
+        urls = self._shard_urls(counters)
+        yield from wds.tarfile_to_samples(handler=on_error)(urls)
+
+    # ------------------------------------------------------------------ clip level
+    def _segment_clips(self, sample: dict[str, Any], rng: np.random.Generator, counters: _Counters) -> list[Clip]:
+        cfg = self.clip_cfg
+        where = f"{sample.get('__url__', '?')}:{sample.get('__key__', '?')}"
+        segment = None
+        try:
+            segment = Segment(where, sample.get("mp4"), sample.get("jsonl"),
+                              decoder_threads=self.stream_cfg.decoder_threads)
+            if segment.bad_lines:
+                counters.add("bad_jsonl_lines", where, segment.bad_lines)
+            max_start = segment.max_start(cfg)
+            if self.stream_cfg.train:
+                starts = random_starts(max_start, cfg.clips_per_segment, rng)
+            else:
+                starts = [fixed_start(str(sample.get("__key__")), max_start, self.stream_cfg.seed)]
+            clips = segment.cut(starts, cfg, self._action_layout, self._state_layout)
+        except SegmentError as err:
+            counters.add(err.kind, str(err))
+            return []
+        finally:
+            if segment is not None:
+                segment.close()
+        for clip in clips:
+            clip.key = str(sample.get("__key__"))
+        if cfg.drop_null_windows:
+            kept = [c for c in clips if not c.null_window]
+            if len(kept) < len(clips):
+                counters.add("null_windows", where, len(clips) - len(kept))
+            clips = kept
+        return clips
+
+    def _emit(self, clip: Clip, counters: _Counters) -> dict[str, Any]:
+        return {
+            "frames": normalize(clip.frames, self.clip_cfg.mean, self.clip_cfg.std),  # (T, 3, H, W)
+            "actions": clip.actions,  # (T-1, A)
+            "states": clip.states,  # (T, S)
+            "key": clip.key,
+            "start_tick": clip.start_tick,
+            "stats": counters.take(),
+        }
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        rank, _, worker, _ = _worker_info()
+        self._action_layout = get_action_layout(self.clip_cfg.action_layout)
+        self._state_layout = get_state_layout(self.clip_cfg.state_layout)
+        rng = np.random.default_rng([self.stream_cfg.seed, rank, worker])
+        counters = _Counters()
+        buffer: list[Clip] = []
+        capacity = self.stream_cfg.shuffle_buffer_clips if self.stream_cfg.train else 0
+        for sample in self._samples(counters):
+            for clip in self._segment_clips(sample, rng, counters):
+                if capacity == 0:
+                    yield self._emit(clip, counters)
+                    continue
+                if len(buffer) < capacity:
+                    buffer.append(clip)
+                    continue
+                # Full: emit a random resident clip and put the new one in its place.
+                slot = int(rng.integers(0, capacity))
+                out, buffer[slot] = buffer[slot], clip
+                yield self._emit(out, counters)
+        # Only a finite (val) stream or an exhausted resampler gets here: drain in random order.
+        order = rng.permutation(len(buffer)) if buffer else []
+        for i in order:
+            yield self._emit(buffer[i], counters)
+
+
+def collate_clips(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Clip dicts -> the batch dict of docs/architecture.md."""
+    return {
+        "frames": torch.from_numpy(np.stack([it["frames"] for it in items])),  # (B, T, 3, H, W)
+        "actions": torch.from_numpy(np.stack([it["actions"] for it in items])),  # (B, T-1, A)
+        "states": torch.from_numpy(np.stack([it["states"] for it in items])),  # (B, T, S)
+        "key": [it["key"] for it in items],
+        "start_tick": torch.tensor([it["start_tick"] for it in items], dtype=torch.int64),  # (B,)
+        "stats": {k: torch.tensor([it["stats"][k] for it in items], dtype=torch.int64) for k in STAT_KEYS},
+    }
+
+
+class _LimitedLoader:
+    """Iterate a finite DataLoader but stop after `max_clips` clips (last batch truncated)."""
+
+    def __init__(self, loader: DataLoader, max_clips: int | None) -> None:
+        self.loader = loader
+        self.max_clips = max_clips
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        seen = 0
+        for batch in self.loader:
+            n = len(batch["key"])
+            if self.max_clips is not None and seen + n > self.max_clips:
+                keep = self.max_clips - seen
+                if keep <= 0:
+                    return
+                batch = _slice_batch(batch, keep)
+                n = keep
+            seen += n
+            yield batch
+            if self.max_clips is not None and seen >= self.max_clips:
+                return
+
+
+def _slice_batch(batch: dict[str, Any], n: int) -> dict[str, Any]:
+    out = {k: (v[:n] if k != "stats" else {s: c[:n] for s, c in v.items()}) for k, v in batch.items()}
+    return out
+
+
+def _data_loader(dataset: ClipStream, batch_size: int, num_workers: int, drop_last: bool,
+                 multiprocessing_context: str | None) -> DataLoader:
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if num_workers < 0:
+        raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+    return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_clips,
+                      drop_last=drop_last, persistent_workers=False,
+                      multiprocessing_context=multiprocessing_context if num_workers > 0 else None)
+
+
+def build_train_loader(clip_cfg: ClipConfig, urls: str | list[str], *, batch_size: int, num_workers: int,
+                       seed: int, shuffle_buffer_clips: int = 64, decoder_threads: int = 1,
+                       multiprocessing_context: str | None = None) -> DataLoader:
+    """Infinite, resampled batches; shards split by rank (torch.distributed) and by worker."""
+    stream = ClipStream(clip_cfg, urls, StreamConfig(train=True, seed=seed, shuffle_buffer_clips=shuffle_buffer_clips,
+                                                     decoder_threads=decoder_threads))
+    return _data_loader(stream, batch_size, num_workers, drop_last=True, multiprocessing_context=multiprocessing_context)
+
+
+def build_val_loader(clip_cfg: ClipConfig, urls: str | list[str], *, batch_size: int, num_workers: int,
+                     max_clips: int | None, seed: int, decoder_threads: int = 1,
+                     multiprocessing_context: str | None = None) -> _LimitedLoader:
+    """Finite, deterministic batches: each segment once, one window fixed by (seed, key)."""
+    if max_clips is not None and max_clips < 1:
+        raise ValueError(f"max_clips must be >= 1 or None, got {max_clips}")
+    stream = ClipStream(clip_cfg, urls, StreamConfig(train=False, seed=seed, shuffle_buffer_clips=0,
+                                                     decoder_threads=decoder_threads))
+    loader = _data_loader(stream, batch_size, num_workers, drop_last=False,
+                          multiprocessing_context=multiprocessing_context)
+    return _LimitedLoader(loader, max_clips)

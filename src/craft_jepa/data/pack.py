@@ -1,0 +1,147 @@
+"""Pack raw VPT recordings (STEM.mp4 + STEM.jsonl [+ STEM-options.json]) into WebDataset shards.
+
+Pairs are found by stem, either by scanning RAW_DIR recursively or from a VPT index JSON
+(`{"basedir": ..., "relpaths": ["data/10.0/<stem>.mp4", ...]}`) whose files were downloaded
+under RAW_DIR following the relpaths. Each pair is validated (the mp4 header opens and has a
+video stream; the jsonl line count is within MAX_COUNT_MISMATCH of the frame count) before it
+is written. One tar sample per segment: `<stem>.mp4`, `<stem>.jsonl`, `<stem>.options.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+MAX_COUNT_MISMATCH = 2  # VPT mp4s carry one (sometimes two) frames more than jsonl lines
+
+
+@dataclass
+class RawPair:
+    stem: str
+    mp4: str | None
+    jsonl: str | None
+    options: str | None = None
+
+
+@dataclass
+class PackReport:
+    written: int = 0
+    shards: list[str] = field(default_factory=list)
+    skipped: dict[str, list[str]] = field(default_factory=dict)  # reason -> stems
+
+    def skip(self, reason: str, stem: str) -> None:
+        self.skipped.setdefault(reason, []).append(stem)
+
+    def summary(self) -> str:
+        lines = [f"wrote {self.written} segment(s) into {len(self.shards)} shard(s)"]
+        for reason, stems in sorted(self.skipped.items()):
+            shown = ", ".join(stems[:5]) + (" ..." if len(stems) > 5 else "")
+            lines.append(f"skipped {len(stems)} ({reason}): {shown}")
+        return "\n".join(lines)
+
+
+def parse_size(text: str) -> int:
+    """'1GB' / '500MB' / '64k' / '12345' -> bytes (powers of 1000 for units, as in tar sizes)."""
+    text = text.strip().upper().removesuffix("B")
+    units = {"K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    try:
+        return int(float(text))
+    except ValueError:
+        raise ValueError(f"shard size {text!r} is not a size like 1GB, 500MB or 1000000") from None
+
+
+def _stem_of(name: str) -> tuple[str, str] | None:
+    for suffix, kind in (("-options.json", "options"), (".mp4", "mp4"), (".jsonl", "jsonl")):
+        if name.endswith(suffix):
+            return name[: -len(suffix)], kind
+    return None
+
+
+def find_pairs(raw_dir: str, index_json: str | None = None) -> list[RawPair]:
+    """Pairs by stem, sorted by stem. With `index_json`, only the listed segments are used."""
+    if not os.path.isdir(raw_dir):
+        raise ValueError(f"raw directory {raw_dir!r} does not exist")
+    found: dict[str, RawPair] = {}
+    if index_json is not None:
+        with open(index_json) as f:
+            index = json.load(f)
+        if not isinstance(index, dict) or not isinstance(index.get("relpaths"), list):
+            raise ValueError(f"{index_json}: expected an object with a 'relpaths' list")
+        for relpath in index["relpaths"]:
+            base = relpath[: -len(".mp4")] if relpath.endswith(".mp4") else os.path.splitext(relpath)[0]
+            stem = os.path.basename(base)
+            local = os.path.join(raw_dir, base)
+            found[stem] = RawPair(
+                stem,
+                local + ".mp4" if os.path.isfile(local + ".mp4") else None,
+                local + ".jsonl" if os.path.isfile(local + ".jsonl") else None,
+                local + "-options.json" if os.path.isfile(local + "-options.json") else None,
+            )
+    else:
+        for root, _, files in os.walk(raw_dir):
+            for name in files:
+                parsed = _stem_of(name)
+                if parsed is None:
+                    continue
+                stem, kind = parsed
+                pair = found.setdefault(stem, RawPair(stem, None, None))
+                setattr(pair, kind, os.path.join(root, name))
+    return [found[s] for s in sorted(found)]
+
+
+def validate_pair(pair: RawPair) -> str | None:
+    """None if the pair is usable, else a short reason."""
+    import av
+
+    if pair.mp4 is None:
+        return "missing mp4"
+    if pair.jsonl is None:
+        return "missing jsonl"
+    with open(pair.jsonl, "rb") as f:
+        lines = sum(1 for line in f if line.strip())
+    if lines == 0:
+        return "empty jsonl"
+    try:
+        with av.open(pair.mp4) as container:
+            if not container.streams.video:
+                return "mp4 has no video stream"
+            frames = container.streams.video[0].frames
+            if frames <= 0:  # header without a frame count: count packets (no decoding)
+                frames = sum(1 for p in container.demux(video=0) if p.size > 0)
+    except (av.error.FFmpegError, OSError) as err:
+        return f"unreadable mp4 ({type(err).__name__})"
+    if abs(frames - lines) > MAX_COUNT_MISMATCH:
+        return f"frame/line count mismatch > {MAX_COUNT_MISMATCH}"
+    return None
+
+
+def pack(raw_dir: str, out_dir: str, *, shard_size: int = 10**9, index_json: str | None = None,
+         pattern: str = "shard-%06d.tar", max_per_shard: int = 100_000, verbose: bool = False) -> PackReport:
+    """Validate and write every pair under raw_dir into shards `out_dir/shard-000000.tar`, ..."""
+    import webdataset as wds
+
+    pairs = find_pairs(raw_dir, index_json)
+    if not pairs:
+        raise ValueError(f"no mp4/jsonl recordings found under {raw_dir!r}")
+    os.makedirs(out_dir, exist_ok=True)
+    report = PackReport()
+    with wds.ShardWriter(os.path.join(out_dir, pattern), maxsize=shard_size, maxcount=max_per_shard,
+                         verbose=int(verbose)) as sink:
+        for pair in pairs:
+            reason = validate_pair(pair)
+            if reason is not None:
+                report.skip(reason, pair.stem)
+                continue
+            sample = {"__key__": pair.stem}
+            for ext, path in (("mp4", pair.mp4), ("jsonl", pair.jsonl), ("options.json", pair.options)):
+                if path is not None:
+                    with open(path, "rb") as f:
+                        sample[ext] = f.read()
+            sink.write(sample)
+            report.written += 1
+        n_shards = sink.shard  # the index the next shard would get
+    report.shards = [os.path.join(out_dir, pattern % i) for i in range(n_shards)]
+    return report

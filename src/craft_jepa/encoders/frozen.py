@@ -1,0 +1,103 @@
+"""The frozen encoder as used by training, evaluation and planning.
+
+Frozen means: eval mode (and it stays there), every parameter has requires_grad False (so no
+optimizer ever sees it), calls run under torch.no_grad, and it is held once. Keep it OUTSIDE the
+predictor's module tree so it never lands in a training checkpoint; a random-weight encoder is
+rebuilt from `EncoderConfig.init_seed` instead of being saved.
+
+We use torch.no_grad rather than torch.inference_mode on purpose: inference tensors may not be
+saved for backward, and the predictor's first linear layer saves its input tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from craft_jepa.encoders.checkpoint import load_encoder_weights
+from craft_jepa.encoders.registry import ENCODER_ALIASES, ENCODER_SPECS, build_encoder, encoder_spec
+from craft_jepa.encoders.vit import VisionTransformer
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+@dataclass
+class EncoderConfig:
+    """Which encoder, its input size, and where its weights come from."""
+
+    name: str = "vit_large"
+    img_size: int = 256
+    checkpoint: str | None = None  # Meta .pt file or HF snapshot dir; None = random weights
+    checkpoint_key: str = "target_encoder"
+    dtype: str = "float32"  # "float32" | "bfloat16" (weights and compute)
+    init_seed: int = 0  # random-weight encoders are rebuilt from it
+
+    def __post_init__(self) -> None:
+        if ENCODER_ALIASES.get(self.name, self.name) not in ENCODER_SPECS:
+            raise ValueError(f"EncoderConfig.name={self.name!r} unknown; known: {sorted(ENCODER_SPECS)}")
+        patch = ENCODER_SPECS[ENCODER_ALIASES.get(self.name, self.name)].patch_size
+        if self.img_size <= 0 or self.img_size % patch:
+            raise ValueError(f"EncoderConfig.img_size={self.img_size} must be a positive multiple of {patch}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"EncoderConfig.dtype={self.dtype!r} must be one of {sorted(DTYPES)}")
+        if not self.checkpoint_key:
+            raise ValueError("EncoderConfig.checkpoint_key must be a non-empty string")
+
+    @property
+    def embed_dim(self) -> int:
+        return ENCODER_SPECS[ENCODER_ALIASES.get(self.name, self.name)].dim
+
+    @property
+    def grid_size(self) -> int:
+        return self.img_size // ENCODER_SPECS[ENCODER_ALIASES.get(self.name, self.name)].patch_size
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.grid_size**2
+
+
+class FrozenEncoder(nn.Module):
+    """frames (B, T, C, H, W) -> tokens (B, T, N, D) in float32, without gradients."""
+
+    def __init__(self, encoder: VisionTransformer, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        self.encoder = encoder.to(dtype)
+        self.compute_dtype = dtype
+        self.encoder.eval()
+        for param in self.encoder.parameters():
+            param.requires_grad_(False)
+
+    @classmethod
+    def from_config(cls, config: EncoderConfig, device: torch.device | str = "cpu") -> FrozenEncoder:
+        if config.checkpoint is None:
+            encoder = build_encoder(config.name, img_size=config.img_size, init_seed=config.init_seed)
+        else:
+            # Build without allocating or initializing (ViT-g: 1B parameters), then adopt the weights.
+            with torch.device("meta"):
+                encoder = VisionTransformer(encoder_spec(config.name), config.img_size, name=config.name)
+            load_encoder_weights(encoder, config.checkpoint, key=config.checkpoint_key, assign=True)
+        return cls(encoder, DTYPES[config.dtype]).to(device)
+
+    @property
+    def embed_dim(self) -> int:
+        return self.encoder.embed_dim
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.encoder.tokens_per_frame
+
+    def train(self, mode: bool = True) -> FrozenEncoder:
+        # A frozen encoder never leaves eval mode, whatever the caller's model.train() says.
+        return super().train(False)
+
+    @torch.no_grad()
+    def forward(self, frames: Tensor, chunk_size: int | None = None) -> Tensor:
+        """Encode (B, T, C, H, W); chunk_size bounds how many frames go through at once."""
+        batch, steps = frames.shape[:2]
+        flat = frames.reshape(batch * steps, 1, *frames.shape[2:])  # (B*T, 1, C, H, W)
+        step = chunk_size or flat.shape[0]
+        parts = [self.encoder(flat[i : i + step].to(self.compute_dtype)) for i in range(0, flat.shape[0], step)]
+        tokens = torch.cat(parts, dim=0)  # (B*T, 1, N, D)
+        return tokens.reshape(batch, steps, *tokens.shape[2:]).float()  # (B, T, N, D)

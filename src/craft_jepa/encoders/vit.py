@@ -1,0 +1,172 @@
+"""V-JEPA 2 vision transformer, parameter-for-parameter compatible with Meta's released weights.
+
+Module and parameter names follow Meta's layout (``patch_embed.proj``, ``blocks.{i}.attn.qkv``,
+``blocks.{i}.mlp.fc1``, ``norm``) so a cleaned Meta state dict loads without renaming. Position
+information comes only from 3-D RoPE (see rope.py); there is no learned position table.
+
+The encoder is used per frame (V-JEPA 2-AC): each frame is repeated twice along time to fill one
+tubelet. Both temporal slices of the Conv3d kernel then see the same image, so the Conv3d equals a
+Conv2d whose kernel is the sum of the two slices (equal up to float rounding; tested).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from craft_jepa.encoders.rope import apply_rope, grid_positions, rope_tables
+
+
+@dataclass(frozen=True)
+class ViTSpec:
+    """Architecture of one encoder size."""
+
+    dim: int
+    depth: int
+    heads: int
+    mlp_hidden: int
+    patch_size: int = 16
+    tubelet_size: int = 2
+    in_chans: int = 3
+    layer_norm_eps: float = 1e-6
+
+    def __post_init__(self) -> None:
+        if self.dim % self.heads != 0:
+            raise ValueError(f"ViTSpec.dim={self.dim} is not a multiple of heads={self.heads}")
+        if self.dim // self.heads < 6:
+            raise ValueError(f"ViTSpec: head_dim={self.dim // self.heads} too small for 3-D RoPE")
+
+
+class PatchEmbed3D(nn.Module):
+    """Conv3d tokenizer with kernel = stride = (tubelet, patch, patch) (Meta's shape)."""
+
+    def __init__(self, spec: ViTSpec) -> None:
+        super().__init__()
+        kernel = (spec.tubelet_size, spec.patch_size, spec.patch_size)
+        self.proj = nn.Conv3d(spec.in_chans, spec.dim, kernel_size=kernel, stride=kernel)
+
+    def forward_frames(self, frames: Tensor) -> Tensor:
+        """frames (M, C, H, W) -> tokens (M, H/p * W/p, D), each frame filling one tubelet."""
+        # Both temporal kernel slices see the same frame: fold them into one 2-D kernel.
+        weight_2d = self.proj.weight.sum(dim=2)  # (D, C, 2, p, p) -> (D, C, p, p)
+        patch = self.proj.stride[1:]
+        x = F.conv2d(frames, weight_2d, self.proj.bias, stride=patch)  # (M, D, H/p, W/p)
+        return x.flatten(2).transpose(1, 2)  # (M, N, D)
+
+    def forward_video(self, video: Tensor) -> Tensor:
+        """video (B, C, T, H, W) -> tokens (B, T/tubelet * H/p * W/p, D)."""
+        return self.proj(video).flatten(2).transpose(1, 2)
+
+
+class RoPESelfAttention(nn.Module):
+    """Multi-head self-attention with fused qkv (Meta layout) and 3-D RoPE on q and k."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.head_dim = dim // heads
+        self.qkv = nn.Linear(dim, 3 * dim, bias=True)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+        batch, length, dim = x.shape
+        qkv = self.qkv(x).unflatten(-1, (3, self.heads, self.head_dim))  # (B, L, 3, h, hd)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, h, L, hd) each
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        out = F.scaled_dot_product_attention(q, k, v)  # (B, h, L, hd)
+        return self.proj(out.transpose(1, 2).reshape(batch, length, dim))
+
+
+class MLP(nn.Module):
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Block(nn.Module):
+    """Pre-LN transformer block."""
+
+    def __init__(self, spec: ViTSpec) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(spec.dim, eps=spec.layer_norm_eps)
+        self.attn = RoPESelfAttention(spec.dim, spec.heads)
+        self.norm2 = nn.LayerNorm(spec.dim, eps=spec.layer_norm_eps)
+        self.mlp = MLP(spec.dim, spec.mlp_hidden)
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+        x = x + self.attn(self.norm1(x), cos, sin)
+        return x + self.mlp(self.norm2(x))
+
+
+class VisionTransformer(nn.Module):
+    """V-JEPA 2 encoder. ``forward(frames (B,T,C,H,W)) -> tokens (B,T,N,D)`` per frame."""
+
+    def __init__(self, spec: ViTSpec, img_size: int, name: str = "custom") -> None:
+        super().__init__()
+        if img_size % spec.patch_size != 0:
+            raise ValueError(f"img_size={img_size} is not a multiple of patch_size={spec.patch_size}")
+        self.spec = spec
+        self.name = name
+        self.img_size = img_size
+        self.embed_dim = spec.dim
+        self.patch_embed = PatchEmbed3D(spec)
+        self.blocks = nn.ModuleList(Block(spec) for _ in range(spec.depth))
+        self.norm = nn.LayerNorm(spec.dim, eps=spec.layer_norm_eps)
+
+    @property
+    def grid_size(self) -> int:
+        return self.img_size // self.spec.patch_size
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.grid_size**2
+
+    def reset_parameters(self, generator: torch.Generator | None = None, std: float = 0.02) -> None:
+        """Meta's init: trunc-normal linears/conv, unit LayerNorm, residual projections / sqrt(2*layer)."""
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Conv3d)):
+                nn.init.trunc_normal_(module.weight, std=std, generator=generator)  # bounds +-2 absolute, as Meta
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        with torch.no_grad():
+            for layer_id, block in enumerate(self.blocks, start=1):
+                block.attn.proj.weight.div_(math.sqrt(2.0 * layer_id))
+                block.mlp.fc2.weight.div_(math.sqrt(2.0 * layer_id))
+
+    def _run_blocks(self, tokens: Tensor, steps: int, grid_h: int, grid_w: int) -> Tensor:
+        t, r, c = grid_positions(steps, grid_h, grid_w, tokens.device)
+        cos, sin = rope_tables(t, r, c, self.spec.dim // self.spec.heads)  # (L, hd) each
+        for block in self.blocks:
+            tokens = block(tokens, cos, sin)
+        return self.norm(tokens)
+
+    def forward(self, frames: Tensor) -> Tensor:
+        """frames (B, T, C, H, W) -> tokens (B, T, N, D), every frame encoded on its own."""
+        if frames.ndim != 5:
+            raise ValueError(f"expected frames (B, T, C, H, W), got shape {tuple(frames.shape)}")
+        batch, steps, chans, height, width = frames.shape
+        patch = self.spec.patch_size
+        if height % patch or width % patch:
+            raise ValueError(f"frame size {height}x{width} is not a multiple of patch {patch}")
+        flat = frames.reshape(batch * steps, chans, height, width)  # (B*T, C, H, W)
+        tokens = self.patch_embed.forward_frames(flat.to(self.norm.weight.dtype))  # (B*T, N, D)
+        tokens = self._run_blocks(tokens, 1, height // patch, width // patch)
+        return tokens.reshape(batch, steps, tokens.shape[1], tokens.shape[2])  # (B, T, N, D)
+
+    def forward_video(self, video: Tensor) -> Tensor:
+        """Plain clip encoding as in pre-training: video (B, C, T, H, W) -> (B, T/2 * N, D)."""
+        _, _, steps, height, width = video.shape
+        tokens = self.patch_embed.forward_video(video.to(self.norm.weight.dtype))
+        patch, tubelet = self.spec.patch_size, self.spec.tubelet_size
+        return self._run_blocks(tokens, steps // tubelet, height // patch, width // patch)

@@ -1,0 +1,183 @@
+"""Write an evaluation report: report.json (strict JSON), report.md and PNG plots.
+
+Plots use matplotlib's Agg backend (no display needed):
+- horizons.png: latent L1 per horizon, teacher-forced and rolled out, model vs baselines;
+- sensitivity.png: prediction movement per action feature group;
+- energy_landscape.png: planning energy over a yaw/pitch grid (when the report has one).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+METHOD_LABELS = {
+    "model": "model (recorded actions)",
+    "copy_last": "copy last frame",
+    "dataset_mean": "dataset-mean latent",
+    "zero_actions": "model, actions zeroed",
+    "shuffled_actions": "model, actions shuffled",
+}
+
+
+def _strict(value: Any) -> Any:
+    """NaN/inf -> None so that report.json is valid JSON for any reader."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, float):
+        return "n/a" if not math.isfinite(value) else f"{value:.4g}"
+    return str(value)
+
+
+def _horizon_table(horizons: dict, metric: str) -> list[str]:
+    lines = []
+    for mode, title in (("tf", "teacher-forced"), ("rollout", "rolled out from frame 0")):
+        methods = horizons.get(mode, {})
+        if not methods:
+            continue
+        h = len(next(iter(methods.values()))[metric])
+        lines += [f"**{metric}, {title}**", "",
+                  "| method | " + " | ".join(f"h={i + 1}" for i in range(h)) + " |",
+                  "|---|" + "---|" * h]
+        for method, values in methods.items():
+            label = METHOD_LABELS.get(method, method)
+            lines.append(f"| {label} | " + " | ".join(_fmt(v) for v in values[metric]) + " |")
+        lines.append("")
+    return lines
+
+
+def render_markdown(report: dict) -> str:
+    lines = [f"# craft-jepa evaluation: {report.get('source', '')}", ""]
+    lines.append(f"{report.get('clips')} clips of {report.get('frames_per_clip')} frames, "
+                 f"action layout `{report.get('action_layout')}`, seed {report.get('seed')}.")
+    lines.append("")
+    if "headline" in report:
+        lines += ["## Headline", "", "| check | value |", "|---|---|"]
+        lines += [f"| {k} | {_fmt(v)} |" for k, v in report["headline"].items()]
+        lines.append("")
+    if "horizons" in report:
+        lines += ["## Latent prediction error per horizon (lower L1 / higher cosine is better)", "",
+                  "![horizons](horizons.png)", ""]
+        lines += _horizon_table(report["horizons"], "l1")
+        lines += _horizon_table(report["horizons"], "cosine")
+    if "sensitivity" in report:
+        lines += ["## Action sensitivity (teacher-forced; group swapped with another clip's)", "",
+                  "![sensitivity](sensitivity.png)", "",
+                  "| group | mean movement (L1) | steps changed | movement per changed step |",
+                  "|---|---|---|---|"]
+        for group, row in report["sensitivity"].items():
+            lines.append(f"| {group} | {_fmt(row['delta_l1'])} | {_fmt(row['changed_fraction'])} "
+                         f"| {_fmt(row['delta_l1_per_changed_step'])} |")
+        lines.append("")
+    if "probe" in report:
+        lines += ["## Inverse-dynamics probe (held-out clips)", "",
+                  "| input pairs | key F1 | camera error (deg) |", "|---|---|---|"]
+        for name, row in report["probe"].items():
+            if "key_f1" in row:
+                lines.append(f"| {name} | {_fmt(row['key_f1'])} | {_fmt(row.get('camera_error_deg', float('nan')))} |")
+        lines.append("")
+    if "planning" in report:
+        plan = report["planning"]
+        lines += ["## Offline planning (start = frame t, goal = frame t+k of held-out clips)", ""]
+        lines += ["| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {_fmt(v)} |" for k, v in plan.get("summary", {}).items()]
+        lines.append("")
+        if "landscape" in plan:
+            lines += ["![energy landscape](energy_landscape.png)", ""]
+    if "data_stats" in report:
+        lines += ["## Bad data skipped by the loader", ""]
+        stats = report["data_stats"]
+        lines += [f"- {k}: {v}" for k, v in stats.items()] if stats else ["- none"]
+        lines.append("")
+    if "timings" in report:
+        lines += ["## Timings (s)", ""] + [f"- {k}: {_fmt(v)}" for k, v in report["timings"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def plot_horizons(horizons: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, (mode, title) in zip(axes, (("tf", "teacher-forced"), ("rollout", "rolled out"))):
+        for method, values in horizons.get(mode, {}).items():
+            h = list(range(1, len(values["l1"]) + 1))
+            ax.plot(h, values["l1"], marker="o", label=METHOD_LABELS.get(method, method),
+                    linewidth=2.5 if method == "model" else 1.2)
+        ax.set_title(title)
+        ax.set_xlabel("horizon (frames)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("latent L1")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_sensitivity(sensitivity: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = list(sensitivity)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.bar(groups, [sensitivity[g]["delta_l1"] for g in groups])
+    ax.set_ylabel("mean |pred' - pred| (L1)")
+    ax.set_title("prediction movement when an action group changes")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_landscape(landscape: dict, path: Path) -> None:
+    """landscape: yaw (Y,), pitch (P,), energy (P, Y), optional recorded/planned [yaw, pitch]."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    mesh = ax.pcolormesh(landscape["yaw"], landscape["pitch"], landscape["energy"], shading="auto")
+    fig.colorbar(mesh, ax=ax, label="energy (L1 to goal)")
+    for name, marker in (("recorded", "*"), ("planned", "x")):
+        if landscape.get(name) is not None:
+            ax.plot(*landscape[name], marker, color="white" if name == "recorded" else "red",
+                    markersize=12, label=name)
+    ax.set_xlabel("yaw per step (deg)")
+    ax.set_ylabel("pitch per step (deg)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_report(report: dict, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write report.json, report.md and the plots; return {name: path}."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "report.json", "markdown": out / "report.md"}
+    paths["json"].write_text(json.dumps(_strict(report), indent=2, allow_nan=False) + "\n")
+    paths["markdown"].write_text(render_markdown(report))
+    if "horizons" in report:
+        paths["horizons"] = out / "horizons.png"
+        plot_horizons(report["horizons"], paths["horizons"])
+    if "sensitivity" in report:
+        paths["sensitivity"] = out / "sensitivity.png"
+        plot_sensitivity(report["sensitivity"], paths["sensitivity"])
+    if "landscape" in report.get("planning", {}):
+        paths["landscape"] = out / "energy_landscape.png"
+        plot_landscape(report["planning"]["landscape"], paths["landscape"])
+    return paths

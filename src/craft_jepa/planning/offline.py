@@ -1,0 +1,146 @@
+"""Offline planning evaluation (no Minecraft simulator): plan between recorded frames.
+
+From each held-out clip take frame t as the start and frame t+k as the goal, plan k actions
+with CEM toward the goal latent, and compare the plan with the actions actually recorded:
+- yaw sign agreement: sign of the planned total yaw vs the recorded one, over pairs whose
+  recorded |yaw| is at least `min_yaw_deg` (chance = 0.5; the majority-sign rate is reported
+  too, as the best constant guess);
+- camera error: mean |planned - recorded| yaw and pitch per step, in degrees;
+- key agreement: share of binary features (keys, buttons, hotbar, GUI) planned as recorded.
+An energy landscape over a (yaw, pitch) grid for the first pair shows where the minimum is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from craft_jepa.eval.loading import LoadedRun
+from craft_jepa.eval.runner import EncodedClips
+from craft_jepa.planning.action_space import ActionSpace, ActionSpaceConfig
+from craft_jepa.planning.cem import CEMConfig, CEMResult, cem
+from craft_jepa.planning.objectives import EnergyMode, rollout_energy
+
+
+@dataclass
+class OfflinePlanConfig:
+    pairs: int = 32  # (start, goal) pairs, one per clip
+    start_frame: int = 0
+    min_yaw_deg: float = 1.0  # smaller recorded turns do not count for sign agreement
+    energy: EnergyMode = "last"
+    plan_batch: int = 8  # pairs planned together (rows per energy call: plan_batch * samples)
+    landscape_points: int = 21  # grid size per axis (0: no landscape)
+    cem: CEMConfig = field(default_factory=CEMConfig)  # cem.horizon = k = goal offset
+    action_space: ActionSpaceConfig = field(default_factory=ActionSpaceConfig)
+
+    def __post_init__(self) -> None:
+        if self.pairs < 1 or self.plan_batch < 1:
+            raise ValueError(f"OfflinePlanConfig.pairs and .plan_batch must be >= 1, "
+                             f"got {self.pairs}, {self.plan_batch}")
+        if self.start_frame < 0 or self.min_yaw_deg < 0 or self.landscape_points < 0:
+            raise ValueError("OfflinePlanConfig.start_frame, .min_yaw_deg and .landscape_points must be >= 0")
+        if self.energy not in ("last", "all"):
+            raise ValueError(f"OfflinePlanConfig.energy must be 'last' or 'all', got {self.energy!r}")
+
+
+def plan_latents(run: LoadedRun, space: ActionSpace, z_start: Tensor, z_goal: Tensor,
+                 config: CEMConfig, state_start: Tensor | None = None,
+                 mode: EnergyMode = "last", cached: bool = True) -> CEMResult:
+    """CEM from start latents (B, N, D) to goal latents (B, N, D) with the run's predictor.
+
+    `cached=False` uses the predictor's uncached rollout (for benchmarks)."""
+    predictor = run.predictor
+    rollout = predictor.rollout if cached else predictor.rollout_uncached
+    if state_start is not None:
+        state_start = state_start.to(run.device)
+    energy = rollout_energy(rollout, run.scale, z_start.to(run.device), z_goal.to(run.device),
+                            state_start, mode)
+    return cem(space, energy, z_start.shape[0], config, device=run.device)
+
+
+def energy_landscape(run: LoadedRun, space: ActionSpace, z_start: Tensor, z_goal: Tensor,
+                     recorded: Tensor, points: int, state_start: Tensor | None = None,
+                     mode: EnergyMode = "last") -> dict:
+    """Energy of camera-only changes to one recorded action sequence (H, A) over a grid of
+    constant per-step (yaw, pitch); z_start/z_goal (N, D)."""
+    yaw = torch.linspace(space.low[0].item(), space.high[0].item(), points)
+    pitch = torch.linspace(space.low[1].item(), space.high[1].item(), points)
+    grid_pitch, grid_yaw = torch.meshgrid(pitch, yaw, indexing="ij")  # (P, Y) each
+    cam = torch.stack([grid_yaw.flatten(), grid_pitch.flatten()], -1)  # (P*Y, 2) degrees
+    camera_cols = space.to_raw[:2].abs().sum(0) > 0  # (A,) features derived from the camera
+    actions = recorded[None].repeat(len(cam), 1, 1).cpu()  # (G, H, A)
+    actions[..., camera_cols] = (cam @ space.to_raw[:2])[:, None, camera_cols]
+    states = None if state_start is None else state_start[None].to(run.device)
+    energy_fn = rollout_energy(run.predictor.rollout, run.scale, z_start[None].to(run.device),
+                               z_goal[None].to(run.device), states, mode)
+    with torch.no_grad():
+        energy = energy_fn(actions[None].to(run.device))[0].cpu()  # (G,)
+    recorded_cam = space.camera_degrees(recorded.cpu()).mean(0)  # per-step mean (yaw, pitch)
+    return {"yaw": yaw.tolist(), "pitch": pitch.tolist(),
+            "energy": energy.view(points, points).tolist(),
+            "recorded": recorded_cam.tolist()}
+
+
+def evaluate_planning(run: LoadedRun, clips: EncodedClips, config: OfflinePlanConfig,
+                      progress: bool = True) -> dict:
+    """Plan from frame t to frame t+k of each clip and score against the recorded actions."""
+    k = config.cem.horizon
+    t = config.start_frame
+    if t + k >= clips.z.shape[1]:
+        raise ValueError(f"start_frame {t} + horizon {k} must be < frames per clip {clips.z.shape[1]}")
+    space = ActionSpace.from_layout(run.action_layout, run.scaler, config.action_space)
+    if not space.has_camera:
+        raise ValueError(f"action layout {run.action_layout.name!r} has no camera features to plan")
+    n = min(config.pairs, len(clips))
+    recorded = clips.actions[:n, t:t + k]  # (n, k, A) raw
+    planned = []
+    for lo in tqdm(range(0, n, config.plan_batch), desc="plan", disable=not progress):
+        sl = slice(lo, min(lo + config.plan_batch, n))
+        state = clips.states[sl, t] if clips.states.shape[-1] else None
+        result = plan_latents(run, space, clips.z[sl, t], clips.z[sl, t + k], config.cem, state,
+                              config.energy)
+        planned.append(result.actions.cpu())
+    plan = torch.cat(planned)  # (n, k, A)
+    summary = score_plans(space, plan, recorded, config.min_yaw_deg)
+    report = {"summary": summary, "horizon": k, "start_frame": t,
+              "samples": config.cem.samples, "iterations": config.cem.iterations,
+              "first_plans": [[run.action_layout.describe(step.numpy()) for step in p]
+                              for p in plan[:3]]}
+    if config.landscape_points:
+        state = clips.states[0, t] if clips.states.shape[-1] else None
+        landscape = energy_landscape(run, space, clips.z[0, t], clips.z[0, t + k], recorded[0],
+                                     config.landscape_points, state, config.energy)
+        landscape["planned"] = space.camera_degrees(plan[0]).mean(0).tolist()
+        report["landscape"] = landscape
+    return report
+
+
+def score_plans(space: ActionSpace, plan: Tensor, recorded: Tensor, min_yaw_deg: float) -> dict:
+    """plan, recorded (n, k, A) raw -> agreement metrics (floats; NaN when undefined)."""
+    plan_cam, rec_cam = space.camera_degrees(plan), space.camera_degrees(recorded)  # (n, k, 2)
+    plan_yaw, rec_yaw = plan_cam[..., 0].sum(1), rec_cam[..., 0].sum(1)  # (n,)
+    turning = rec_yaw.abs() >= min_yaw_deg
+    agree = (torch.sign(plan_yaw) == torch.sign(rec_yaw))[turning].float()
+    positive = (rec_yaw[turning] > 0).float()
+    binary = [i for i in range(space.dim) if not space.continuous_mask[i]]
+    key_agree = (plan[..., binary] == (recorded[..., binary] > 0.5).float()).float()
+    nan = float("nan")
+    return {
+        "pairs": int(plan.shape[0]),
+        "turning_pairs": int(turning.sum()),
+        "yaw_sign_agreement": agree.mean().item() if len(agree) else nan,
+        "yaw_sign_chance": 0.5,
+        "yaw_majority_sign_rate": (max(positive.mean().item(), 1 - positive.mean().item())
+                                   if len(positive) else nan),
+        "camera_error_deg": (plan_cam - rec_cam).abs().mean().item(),
+        "yaw_error_deg": (plan_cam - rec_cam)[..., 0].abs().mean().item(),
+        "pitch_error_deg": (plan_cam - rec_cam)[..., 1].abs().mean().item(),
+        "zero_camera_error_deg": rec_cam.abs().mean().item(),
+        "key_agreement": key_agree.mean().item() if binary else nan,
+        "yaw_correlation": float(np.corrcoef(plan_yaw.numpy(), rec_yaw.numpy())[0, 1])
+        if plan.shape[0] > 1 and plan_yaw.std() > 0 and rec_yaw.std() > 0 else nan,
+    }

@@ -1,0 +1,99 @@
+"""RunConfig: one typed config for a whole training run, composed of the stage configs.
+
+Loaded with `craft_jepa.configuration.load_config(RunConfig, yaml_path, overrides)`;
+the resolved config is written to RUN_DIR/config.yaml.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from craft_jepa.data.clips import ClipConfig
+from craft_jepa.encoders import EncoderConfig
+from craft_jepa.models import PredictorConfig
+from craft_jepa.train.checkpoint import CheckpointConfig
+from craft_jepa.train.data import DataConfig
+from craft_jepa.train.losses import LossConfig
+from craft_jepa.train.optim import OptimConfig
+from craft_jepa.train.schedule import ScheduleConfig
+
+
+@dataclass
+class ValidationConfig:
+    every: int = 500  # optimizer steps between validations (0: never)
+    max_clips: int = 256  # bound per rank: validation cost is fixed and deterministic
+    batch_size: int | None = None  # None: data.batch_size
+    seed: int = 0  # fixes the window taken from each validation segment
+
+    def __post_init__(self) -> None:
+        if self.every < 0:
+            raise ValueError(f"every must be >= 0, got {self.every}")
+        if self.max_clips < 1:
+            raise ValueError(f"max_clips must be >= 1, got {self.max_clips}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+
+@dataclass
+class LoggingConfig:
+    every: int = 10  # optimizer steps between metric rows
+    progress_bar: bool = True
+    csv: bool = True  # RUN_DIR/metrics.csv
+    tensorboard: bool = True  # RUN_DIR/tb/
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise ValueError(f"every must be >= 1, got {self.every}")
+
+
+@dataclass
+class RunConfig:
+    run_dir: str = "runs/default"
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (auto: cuda:LOCAL_RANK when present)
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 on cuda, fp32 on cpu
+    compile: bool = False  # torch.compile the predictor + loss
+    max_nonfinite_steps: int = 20  # stop after this many skipped (NaN/inf) steps in a row
+    clip: ClipConfig = field(default_factory=ClipConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    predictor: PredictorConfig = field(default_factory=PredictorConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+    def __post_init__(self) -> None:
+        if not self.run_dir:
+            raise ValueError("run_dir must be a non-empty path")
+        if self.max_nonfinite_steps < 1:
+            raise ValueError(f"max_nonfinite_steps must be >= 1, got {self.max_nonfinite_steps}")
+        if self.loss.auto_steps > self.clip.frames - 1:
+            raise ValueError(
+                f"loss.auto_steps={self.loss.auto_steps} needs clip.frames >= {self.loss.auto_steps + 1}"
+                f" (got {self.clip.frames})"
+            )
+        if self.data.source == "video" and self.encoder.img_size != self.clip.size:
+            raise ValueError(
+                f"encoder.img_size={self.encoder.img_size} must equal clip.size={self.clip.size}"
+            )
+        self._check_predictor_shapes()
+
+    def _check_predictor_shapes(self) -> None:
+        """The predictor's input sizes must match the encoder and the clip layouts."""
+        from craft_jepa.vpt.layouts import get_action_layout, get_state_layout
+
+        expected = {
+            "encoder_dim": (self.encoder.embed_dim, f"encoder {self.encoder.name} width"),
+            "grid_size": (self.encoder.grid_size, f"encoder.img_size {self.encoder.img_size} / patch"),
+            "action_dim": (get_action_layout(self.clip.action_layout).dim, "clip.action_layout size"),
+            "state_dim": (get_state_layout(self.clip.state_layout).dim, "clip.state_layout size"),
+        }
+        for name, (value, why) in expected.items():
+            if getattr(self.predictor, name) != value:
+                raise ValueError(
+                    f"predictor.{name}={getattr(self.predictor, name)} but the {why} is {value}"
+                )

@@ -1,0 +1,187 @@
+"""Where training batches come from: shard lists, loaders, a resumable stream, the scaler.
+
+The training data order is a deterministic function of (seed, step): the stream is cut
+into chunks of `chunk_batches` micro-batches and chunk c reads a loader built with seed
+`seed + c * CHUNK_SEED_STRIDE`. A checkpoint stores (chunk, batches consumed in it); resume
+rebuilds that chunk's loader and skips the consumed batches. Checkpoints written at chunk
+boundaries (the default: one chunk per `checkpoint.latest_every` steps) skip nothing.
+This holds with worker processes as long as the loader derives every worker's randomness
+from its `seed` argument (DataLoader returns worker batches in a fixed round-robin order).
+
+`data.source` picks the loader: `video` (decoded clips, frames pass through the frozen
+encoder) today; `features` (pre-encoded tokens) is the place to add the feature cache.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from craft_jepa.data.shards import expand_urls, split_train_val
+from craft_jepa.vpt.scaler import ActionScaler
+
+log = logging.getLogger(__name__)
+
+CHUNK_SEED_STRIDE = 1_000_003
+Batch = dict[str, Any]
+
+
+@dataclass
+class DataConfig:
+    source: Literal["video", "features"] = "video"
+    train_shards: str | list[str] = ""  # shard spec (glob, braces, dir, URL, list)
+    val_shards: str | list[str] | None = None  # None: take val_fraction of train_shards
+    val_fraction: float = 0.0
+    batch_size: int = 8  # clips per GPU (per process) per micro-batch
+    num_workers: int = 4
+    shuffle_buffer_clips: int = 1000
+    scaler: str | None = None  # ActionScaler JSON; None: fit on the training shards first
+    scaler_fit_max_steps: int = 200_000  # budget for that fit (action steps read)
+    chunk_steps: int | None = None  # data-stream reseed period; None: checkpoint.latest_every
+
+    def __post_init__(self) -> None:
+        if not self.train_shards:
+            raise ValueError("train_shards is empty: set data.train_shards (e.g. ${VPT_DATA_PATH}/*.tar)")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.val_shards is not None and self.val_fraction > 0:
+            raise ValueError("set either val_shards or val_fraction, not both")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
+        if self.shuffle_buffer_clips < 0:
+            raise ValueError(f"shuffle_buffer_clips must be >= 0, got {self.shuffle_buffer_clips}")
+        if self.scaler_fit_max_steps < 1:
+            raise ValueError(f"scaler_fit_max_steps must be >= 1, got {self.scaler_fit_max_steps}")
+        if self.chunk_steps is not None and self.chunk_steps < 1:
+            raise ValueError(f"chunk_steps must be >= 1, got {self.chunk_steps}")
+
+
+def resolve_shards(cfg: DataConfig) -> tuple[list[str], list[str]]:
+    """(train urls, val urls); val is empty when neither val_shards nor val_fraction is set."""
+    urls = expand_urls(cfg.train_shards)
+    if cfg.val_shards is not None:
+        return urls, expand_urls(cfg.val_shards)
+    if cfg.val_fraction > 0:
+        return split_train_val(urls, cfg.val_fraction)
+    return urls, []
+
+
+def train_loader_factory(cfg: DataConfig, clip_cfg: Any, urls: list[str]) -> Callable[[int], Iterable[Batch]]:
+    """seed -> an infinite loader of training batches for `cfg.source`."""
+    if cfg.source == "video":
+        from craft_jepa.data.loader import build_train_loader
+
+        def build(seed: int) -> Iterable[Batch]:
+            return build_train_loader(
+                clip_cfg,
+                urls,
+                batch_size=cfg.batch_size,
+                num_workers=cfg.num_workers,
+                seed=seed,
+                shuffle_buffer_clips=cfg.shuffle_buffer_clips,
+            )
+
+        return build
+    raise NotImplementedError(f"data.source={cfg.source!r} is not available yet")
+
+
+def build_val_batches(
+    cfg: DataConfig, clip_cfg: Any, urls: list[str], *, batch_size: int, max_clips: int, seed: int
+) -> Iterable[Batch]:
+    """A finite, deterministic validation loader for `cfg.source`."""
+    if cfg.source == "video":
+        from craft_jepa.data.loader import build_val_loader
+
+        return build_val_loader(
+            clip_cfg, urls, batch_size=batch_size, num_workers=min(cfg.num_workers, 2),
+            max_clips=max_clips, seed=seed,
+        )
+    raise NotImplementedError(f"data.source={cfg.source!r} is not available yet")
+
+
+class TrainStream:
+    """An endless, resumable batch stream whose order depends only on (seed, position)."""
+
+    def __init__(self, build: Callable[[int], Iterable[Batch]], seed: int, chunk_batches: int) -> None:
+        if chunk_batches < 1:
+            raise ValueError(f"chunk_batches must be >= 1, got {chunk_batches}")
+        self.build = build
+        self.seed = seed
+        self.chunk_batches = chunk_batches
+        self.chunk = 0
+        self.consumed = 0  # batches taken from the current chunk
+        self._iter: Iterator[Batch] | None = None
+
+    def _open(self) -> Iterator[Batch]:
+        iterator = iter(self.build(self.seed + self.chunk * CHUNK_SEED_STRIDE))
+        for _ in range(self.consumed):  # fast-forward inside a chunk after a resume
+            next(iterator)
+        return iterator
+
+    def __next__(self) -> Batch:
+        if self.consumed == self.chunk_batches:
+            self.chunk, self.consumed = self.chunk + 1, 0
+            self._close()
+        if self._iter is None:
+            self._iter = self._open()
+        batch = next(self._iter)
+        self.consumed += 1
+        return batch
+
+    def __iter__(self) -> TrainStream:
+        return self
+
+    def _close(self) -> None:
+        # Dropping the iterator lets a DataLoader shut its worker processes down.
+        self._iter = None
+
+    def state_dict(self) -> dict[str, int]:
+        return {"seed": self.seed, "chunk": self.chunk, "consumed": self.consumed,
+                "chunk_batches": self.chunk_batches}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        if state["seed"] != self.seed or state["chunk_batches"] != self.chunk_batches:
+            log.warning(
+                "data stream settings changed since the checkpoint (seed %s -> %s, chunk %s -> %s):"
+                " the data order will differ from an uninterrupted run",
+                state["seed"], self.seed, state["chunk_batches"], self.chunk_batches,
+            )
+            self.chunk, self.consumed = state["chunk"] + 1, 0
+        else:
+            self.chunk, self.consumed = state["chunk"], state["consumed"]
+        self._close()
+
+
+def resolve_scaler(cfg: DataConfig, clip_cfg: Any, run_dir: Path, *, may_fit: bool) -> ActionScaler | None:
+    """The run's ActionScaler: configured file, else RUN_DIR/scaler.json, else fit one.
+
+    Returns None when this process must wait for rank 0 to fit and save it (`may_fit` False).
+    """
+    from craft_jepa.vpt.layouts import get_action_layout
+
+    layout = get_action_layout(clip_cfg.action_layout)
+    saved = run_dir / "scaler.json"
+    if cfg.scaler is not None:
+        scaler = ActionScaler.load(cfg.scaler)
+    elif saved.is_file():
+        scaler = ActionScaler.load(saved)
+    elif not may_fit:
+        return None
+    else:
+        from craft_jepa.data.fit_scaler import FitScalerConfig, fit_action_scaler
+
+        train_spec = cfg.train_shards
+        log.info("no data.scaler configured: fitting one on %s (at most %d steps)", train_spec,
+                 cfg.scaler_fit_max_steps)
+        fit_cfg = FitScalerConfig(
+            data=train_spec, layout=clip_cfg.action_layout, fps=float(clip_cfg.fps),
+            max_steps=cfg.scaler_fit_max_steps, val_fraction=cfg.val_fraction, progress=False,
+        )
+        scaler = fit_action_scaler(fit_cfg).scaler
+    scaler.check_layout(layout)
+    return scaler

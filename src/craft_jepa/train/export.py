@@ -1,0 +1,116 @@
+"""Export a trained predictor (safetensors + craft_jepa.json) and load runs or exports.
+
+EXPORT_DIR/predictor.safetensors   predictor weights only
+EXPORT_DIR/craft_jepa.json         encoder, predictor and clip configs, the action scaler
+
+`load_exported(path, which)` reads either an export folder or a run folder
+(RUN_DIR/checkpoints/{best,latest,step_XXXXXXXX}.pt) into the same `ExportedModel`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from craft_jepa.configuration import build_config, config_to_dict
+from craft_jepa.data.clips import ClipConfig
+from craft_jepa.encoders import EncoderConfig
+from craft_jepa.models import PredictorConfig
+from craft_jepa.train.checkpoint import BEST, LATEST, load_checkpoint, require_keys, step_file_name
+from craft_jepa.vpt.scaler import ActionScaler
+
+log = logging.getLogger(__name__)
+
+EXPORT_FORMAT = "craft-jepa-export"
+EXPORT_VERSION = 1
+WEIGHTS_FILE = "predictor.safetensors"
+META_FILE = "craft_jepa.json"
+
+
+@dataclass
+class ExportedModel:
+    encoder: EncoderConfig
+    predictor: PredictorConfig
+    clip: ClipConfig
+    scaler: ActionScaler
+    predictor_state: dict[str, torch.Tensor]
+    step: int | None = None  # optimizer step of the source checkpoint, when known
+
+
+def _checkpoint_path(run_dir: Path, which: str | int) -> Path:
+    folder = run_dir / "checkpoints"
+    if isinstance(which, int) or str(which).isdigit():
+        return folder / step_file_name(int(which))
+    if which == "best":
+        if (folder / BEST).is_file():
+            return folder / BEST
+        log.warning("%s has no best.pt (validation off?); using latest.pt", folder)
+        return folder / LATEST
+    if which == "latest":
+        return folder / LATEST
+    return folder / (which if str(which).endswith(".pt") else f"{which}.pt")
+
+
+def _from_parts(config: dict[str, Any], scaler: dict[str, Any], state: dict[str, torch.Tensor],
+                source: str, step: int | None) -> ExportedModel:
+    try:
+        encoder = build_config(EncoderConfig, config["encoder"], "encoder")
+        predictor = build_config(PredictorConfig, config["predictor"], "predictor")
+        clip = build_config(ClipConfig, config["clip"], "clip")
+    except KeyError as err:
+        raise ValueError(f"{source}: missing config section {err}") from None
+    return ExportedModel(encoder, predictor, clip, ActionScaler.from_dict(scaler, source), state, step)
+
+
+def load_exported(run_or_export_dir: str | os.PathLike[str], which: str | int = "best") -> ExportedModel:
+    """An export folder (craft_jepa.json) or a run folder (checkpoints/) -> ExportedModel.
+
+    `which` picks the run checkpoint: "best" (falls back to "latest" when the run has no
+    validation), "latest", a step number, or a file name; it is ignored for an export folder.
+    """
+    path = Path(run_or_export_dir)
+    if (path / META_FILE).is_file():
+        from safetensors.torch import load_file
+
+        meta = json.loads((path / META_FILE).read_text())
+        if meta.get("format") != EXPORT_FORMAT:
+            raise ValueError(f"{path / META_FILE}: not a craft-jepa export (format {meta.get('format')!r})")
+        state = load_file(str(path / WEIGHTS_FILE))
+        return _from_parts(meta, meta["scaler"], state, str(path / META_FILE), meta.get("step"))
+    if (path / "checkpoints").is_dir():
+        ckpt_path = _checkpoint_path(path, which)
+        if not ckpt_path.is_file():
+            raise FileNotFoundError(f"no checkpoint {ckpt_path} (which={which!r})")
+        state = load_checkpoint(ckpt_path)
+        require_keys(state, ["predictor", "config", "scaler", "step"], ckpt_path)
+        return _from_parts(state["config"], state["scaler"], state["predictor"], str(ckpt_path), int(state["step"]))
+    raise FileNotFoundError(f"{path} is neither an export folder ({META_FILE}) nor a run folder (checkpoints/)")
+
+
+def export_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], which: str | int = "best") -> Path:
+    """Write EXPORT_DIR/predictor.safetensors + craft_jepa.json from a run's checkpoint."""
+    from safetensors.torch import save_file
+
+    model = load_exported(run_dir, which)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.predictor_state.items()}
+    save_file(tensors, str(out / WEIGHTS_FILE), metadata={"format": EXPORT_FORMAT})
+    meta = {
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
+        "step": model.step,
+        "source": str(Path(run_dir).resolve()),
+        "encoder": config_to_dict(model.encoder),
+        "predictor": config_to_dict(model.predictor),
+        "clip": config_to_dict(model.clip),
+        "scaler": model.scaler.to_dict(),
+    }
+    (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    return out

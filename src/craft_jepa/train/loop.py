@@ -1,0 +1,273 @@
+"""The training loop: set-up, resume, steps, validation, checkpoints, logging.
+
+    cfg = load_config(RunConfig, "configs/tiny-cpu.yaml", ["optim.lr=3e-4"])
+    summary = train(cfg)
+
+Everything that decides the result of a step (weights, optimizer, schedule position,
+RNG states, data-stream position) is in the checkpoint, so a run resumed from
+`latest.pt` continues exactly as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from craft_jepa.configuration import config_to_dict, dump_config
+from craft_jepa.train.checkpoint import CheckpointManager, load_checkpoint, require_keys, warn_stale
+from craft_jepa.train.config import RunConfig
+from craft_jepa.train.data import TrainStream, build_val_batches, resolve_scaler, resolve_shards, train_loader_factory
+from craft_jepa.train.distributed import DistInfo, barrier, init_distributed, shutdown_distributed
+from craft_jepa.train.metrics_log import MetricsLogger
+from craft_jepa.train.rng import capture_rng_state, restore_rng_state
+from craft_jepa.train.step import StepRunner
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "craft-jepa-train-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+class NonFiniteLossError(RuntimeError):
+    """Too many optimizer steps in a row had a NaN/inf loss or gradient."""
+
+
+@dataclass
+class TrainSummary:
+    run_dir: Path
+    step: int  # optimizer steps done (including earlier runs of this run dir)
+    train_losses: dict[str, float]  # of the last step
+    val_losses: dict[str, float]  # of the last validation ({} if none)
+    best_val_loss: float | None
+    skipped_steps: int
+    resumed_from: int | None  # step of the checkpoint this invocation started from
+    history: list[dict[str, float]] = field(default_factory=list)  # per-step train losses
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _gather_rng_states(info: DistInfo) -> list[dict[str, Any]]:
+    """Every rank's RNG state (rank 0 writes them all into the checkpoint)."""
+    state = capture_rng_state()
+    if not info.enabled:
+        return [state]
+    gathered: list[Any] = [None] * info.world_size
+    dist.all_gather_object(gathered, state)
+    return gathered
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def _sum_bad_inputs(batch: dict[str, Any]) -> int:
+    stats = batch.get("stats") or {}
+    return int(sum(int(v.sum()) for v in stats.values()))
+
+
+def train(
+    cfg: RunConfig,
+    *,
+    stop_at_step: int | None = None,
+    single_process: bool = False,
+) -> TrainSummary:
+    """Train until `schedule.total_steps` (or `stop_at_step`), resuming from latest.pt."""
+    info = DistInfo(device=_single_device(cfg)) if single_process else init_distributed(cfg.device)
+    try:
+        return _train(cfg, info, stop_at_step)
+    finally:
+        if not single_process:
+            shutdown_distributed()
+
+
+def _single_device(cfg: RunConfig) -> torch.device:
+    from craft_jepa.train.distributed import resolve_device
+
+    return resolve_device(cfg.device, 0)
+
+
+def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSummary:
+    from craft_jepa.encoders import FrozenEncoder
+    from craft_jepa.models import ACPredictor
+
+    run_dir = Path(cfg.run_dir)
+    ckpt = CheckpointManager(run_dir / "checkpoints", cfg.checkpoint)
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        ckpt.folder.mkdir(parents=True, exist_ok=True)
+        warn_stale(ckpt.remove_stale_temporaries())
+        dump_config(cfg, run_dir / "config.yaml")
+    barrier()
+
+    # The action scaler: rank 0 loads or fits it and saves it into the run dir first.
+    if info.is_main:
+        scaler = resolve_scaler(cfg.data, cfg.clip, run_dir, may_fit=True)
+        if not (run_dir / "scaler.json").is_file():
+            scaler.save(run_dir / "scaler.json")
+    barrier()
+    if not info.is_main:
+        scaler = resolve_scaler(cfg.data, cfg.clip, run_dir, may_fit=False)
+
+    train_urls, val_urls = resolve_shards(cfg.data)
+    seed_everything(cfg.seed)  # identical predictor init on every rank
+    predictor = ACPredictor(cfg.predictor)
+    encoder = FrozenEncoder.from_config(cfg.encoder, info.device) if cfg.data.source == "video" else None
+    runner = StepRunner(predictor, encoder, scaler, cfg.loss, cfg.optim, cfg.schedule, info,
+                        precision=cfg.precision, compile=cfg.compile)
+    seed_everything(cfg.seed + 1_000 * info.rank)  # per-rank randomness from here on
+
+    chunk_steps = cfg.data.chunk_steps or cfg.checkpoint.latest_every
+    stream = TrainStream(train_loader_factory(cfg.data, cfg.clip, train_urls), cfg.seed,
+                         chunk_batches=chunk_steps * cfg.optim.accum_steps)
+
+    step, best_val, skipped_total, in_row, resumed_from = 0, None, 0, 0, None
+    resume_path = ckpt.resume_path() if cfg.checkpoint.resume else None
+    if resume_path is not None:
+        state = load_checkpoint(resume_path)
+        require_keys(state, ["format", "step", "predictor", "optimizer", "rng", "data_stream", "config"], resume_path)
+        if state["config"]["predictor"] != config_to_dict(cfg.predictor):
+            raise RuntimeError(
+                f"{resume_path}: predictor config differs from the run's; start a new run_dir "
+                f"(checkpoint: {state['config']['predictor']})"
+            )
+        runner.load_state_dict(state)
+        stream.load_state_dict(state["data_stream"])
+        step = resumed_from = int(state["step"])
+        best_val = state["best_val_loss"]
+        skipped_total = int(state["nonfinite"]["total"])
+        in_row = int(state["nonfinite"]["in_row"])
+        rng_states = state["rng"]
+        if len(rng_states) == info.world_size:
+            restore_rng_state(rng_states[info.rank])
+        else:
+            log.warning("world size changed (%d -> %d): RNG streams restart", len(rng_states), info.world_size)
+
+    total = cfg.schedule.total_steps
+    stop = total if stop_at_step is None else min(total, stop_at_step)
+    logger = MetricsLogger(run_dir, cfg.logging, enabled=info.is_main, total_steps=total, start_step=step)
+    if resumed_from is not None:
+        logger.write(f"resumed from {resume_path} at step {step}")
+
+    def checkpoint_state() -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "step": step,
+            **runner.state_dict(),
+            "rng": _gather_rng_states(info),
+            "data_stream": stream.state_dict(),
+            "config": config_to_dict(cfg),
+            "scaler": scaler.to_dict(),
+            "best_val_loss": best_val,
+            "nonfinite": {"total": skipped_total, "in_row": in_row},
+            "world_size": info.world_size,
+        }
+
+    history: list[dict[str, float]] = []
+    last_losses: dict[str, float] = {}
+    val_losses: dict[str, float] = {}
+    bad_inputs = 0
+    try:
+        while step < stop:
+            t_start = time.perf_counter()
+            batches = [next(stream) for _ in range(cfg.optim.accum_steps)]
+            t_data = time.perf_counter()
+            result = runner.train_step(batches, step)
+            step += 1
+            if info.device.type == "cuda":
+                torch.cuda.synchronize(info.device)
+            t_end = time.perf_counter()
+            bad_inputs += sum(_sum_bad_inputs(b) for b in batches)
+            last_losses = result.losses
+            history.append(dict(result.losses))
+
+            if result.skipped:
+                skipped_total += 1
+                in_row += 1
+                logger.write(f"step {step}: non-finite loss or gradients, update skipped "
+                             f"({in_row} in a row, {skipped_total} in total)")
+                if in_row >= cfg.max_nonfinite_steps:
+                    raise NonFiniteLossError(
+                        f"stopping at step {step}: {in_row} optimizer steps in a row had a non-finite "
+                        f"loss or gradient norm ({skipped_total} skipped in total). Lower optim.lr, "
+                        f"check optim.grad_clip and the data; the last good checkpoint is "
+                        f"{ckpt.folder / 'latest.pt'}"
+                    )
+            else:
+                in_row = 0
+
+            clips_per_s = result.clips / max(t_end - t_start, 1e-9)
+            logger.advance(1, loss=result.losses["loss"], copy=result.losses["copy_last"], lr=result.lr,
+                           clips_s=clips_per_s)
+            if step % cfg.logging.every == 0 or step == stop:
+                logger.log(step, "train", {
+                    **result.losses, "lr": result.lr, "grad_norm": result.grad_norm,
+                    "clips_per_s": clips_per_s, "data_time_s": t_data - t_start,
+                    "step_time_s": t_end - t_data, "peak_mem_mb": _peak_memory_mb(info.device),
+                    "skipped_steps": skipped_total, "bad_inputs": bad_inputs,
+                })
+
+            is_best = False
+            if val_urls and cfg.validation.every and (step % cfg.validation.every == 0 or step == total):
+                val_losses = _validate(cfg, runner, val_urls)
+                if val_losses:
+                    logger.log(step, "val", val_losses)
+                    logger.write(f"step {step}: val loss {val_losses['loss']:.4f} "
+                                 f"(copy-last baseline {val_losses['copy_last']:.4f})")
+                    if best_val is None or val_losses["loss"] < best_val:
+                        best_val, is_best = val_losses["loss"], True
+
+            at_boundary = step % cfg.checkpoint.latest_every == 0 or step == stop
+            if at_boundary or is_best:
+                state = checkpoint_state()  # collective: every rank takes part
+                if info.is_main:
+                    if at_boundary:
+                        ckpt.save(state, step, best=is_best)
+                    else:
+                        ckpt.save_best(state)
+                del state
+    finally:
+        logger.close()
+    barrier()
+    return TrainSummary(run_dir, step, last_losses, val_losses, best_val, skipped_total, resumed_from, history)
+
+
+def _validate(cfg: RunConfig, runner: StepRunner, val_urls: list[str]) -> dict[str, float]:
+    """Bounded, deterministic validation; RNG states are put back so training is unaffected."""
+    rng = capture_rng_state()
+    try:
+        batches = build_val_batches(
+            cfg.data, cfg.clip, val_urls,
+            batch_size=cfg.validation.batch_size or cfg.data.batch_size,
+            max_clips=cfg.validation.max_clips, seed=cfg.validation.seed,
+        )
+        return runner.validate(batches)
+    finally:
+        restore_rng_state(rng)
+
+
+def debug_overrides() -> list[str]:
+    """Overrides applied by `craft-jepa train --debug`: one process, a few quick steps."""
+    return [
+        "data.num_workers=0",
+        "logging.every=1",
+        "validation.max_clips=4",
+        "checkpoint.resume=false",
+    ]
+

@@ -1,0 +1,194 @@
+"""Per-step actions from raw 20 Hz VPT ticks, for clips sampled at a lower fps.
+
+Conventions (REFERENCE.md section 1, docs/architecture.md):
+- Tick i's yaw/pitch is the camera shown in frame i; tick i's mouse dx/dy moves the
+  camera between frame i and frame i+1 (0.15 degree per unit, +dy looks down).
+- Step t of a clip covers raw ticks frame_ticks[t] .. frame_ticks[t+1]-1: mouse and
+  wheel deltas are SUMMED over every one of those ticks (not just the sampled ones),
+  keys and buttons are OR-ed, and yaw/pitch differences are
+  tick[frame_ticks[t+1]] - tick[frame_ticks[t]] in degrees wrapped to [-180, 180).
+  Hotbar slot and GUI flag come from the step's first tick.
+
+`prepare_ticks` applies the two VPT loader fixes (hotbar key injection and the
+stuck-attack fix); loaders call it once per segment before cutting clips.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from craft_jepa.vpt.jsonl import TickRecord
+
+SOURCE_FPS = 20  # VPT recordings: 20 ticks (and video frames) per second
+DEGREES_PER_MOUSE_UNIT = 0.15
+ATTACK_BUTTON = 0
+
+# VPT's key map: raw key name -> VPT action name. A key outside it is "unmapped".
+KEY_TO_VPT_ACTION: dict[str, str] = {
+    "key.keyboard.w": "forward",
+    "key.keyboard.s": "back",
+    "key.keyboard.a": "left",
+    "key.keyboard.d": "right",
+    "key.keyboard.space": "jump",
+    "key.keyboard.left.shift": "sneak",
+    "key.keyboard.left.control": "sprint",
+    "key.keyboard.q": "drop",
+    "key.keyboard.e": "inventory",
+    "key.keyboard.f": "swapHands",
+    "key.keyboard.escape": "ESC",
+    **{f"key.keyboard.{n}": f"hotbar.{n}" for n in range(1, 10)},
+}
+BUTTON_TO_VPT_ACTION: dict[int, str] = {0: "attack", 1: "use", 2: "pickItem"}
+
+
+@dataclass(frozen=True)
+class StepAction:
+    """What the player did between two sampled frames (one clip step)."""
+
+    start_tick: int  # index of the step's first raw tick
+    num_ticks: int  # raw ticks aggregated (frame_ticks[t+1] - frame_ticks[t])
+    dx: float  # summed mouse dx over the step's ticks
+    dy: float
+    dwheel: float
+    yaw_diff: float  # degrees, wrapped to [-180, 180)
+    pitch_diff: float
+    keys: frozenset[str]  # raw key names held on any tick of the step
+    buttons: frozenset[int]  # mouse buttons held on any tick of the step
+    hotbar: int | None  # slot at the step's first tick (None: unknown)
+    gui_open: bool  # at the step's first tick
+    valid_ticks: int  # how many of the step's ticks came from good lines
+
+
+def wrap_degrees(angle: float) -> float:
+    """Wrap an angle difference in degrees to [-180, 180)."""
+    return (angle + 180.0) % 360.0 - 180.0
+
+
+def inject_hotbar_keys(ticks: Sequence[TickRecord]) -> list[TickRecord]:
+    """Add a `key.keyboard.{slot+1}` press on each tick where the hotbar slot changed.
+
+    Scroll-wheel slot changes produce no key press, so VPT adds one. The previous
+    slot starts at 0; ticks without a hotbar (None) neither change nor reset it.
+    """
+    out: list[TickRecord] = []
+    previous = 0
+    for tick in ticks:
+        if tick.hotbar is not None and tick.hotbar != previous:
+            key = f"key.keyboard.{tick.hotbar + 1}"
+            if key not in tick.keys:
+                tick = dataclasses.replace(
+                    tick,
+                    keys=(*tick.keys, key),
+                    new_keys=tick.new_keys if key in tick.new_keys else (*tick.new_keys, key),
+                )
+            previous = tick.hotbar
+        out.append(tick)
+    return out
+
+
+def fix_stuck_attack(ticks: Sequence[TickRecord]) -> list[TickRecord]:
+    """Drop a stuck attack button at the start of a segment.
+
+    If the first tick's newButtons is exactly [0], the attack was pressed before the
+    recording started and its release may never be recorded: button 0 is removed
+    from every tick until a later tick presses it again (0 in newButtons).
+    """
+    out = list(ticks)
+    if not out or tuple(out[0].new_buttons) != (ATTACK_BUTTON,):
+        return out
+    for i, tick in enumerate(out):
+        if i > 0 and ATTACK_BUTTON in tick.new_buttons:
+            break  # pressed again: real from here on
+        if ATTACK_BUTTON in tick.buttons:
+            out[i] = dataclasses.replace(
+                tick, buttons=tuple(b for b in tick.buttons if b != ATTACK_BUTTON)
+            )
+    return out
+
+
+def prepare_ticks(ticks: Sequence[TickRecord]) -> list[TickRecord]:
+    """The loader fixes in VPT order: stuck attack, then hotbar key injection."""
+    return inject_hotbar_keys(fix_stuck_attack(ticks))
+
+
+def is_null_action(action: TickRecord | StepAction) -> bool:
+    """VPT's null action: no mapped key, no mouse motion, no button held."""
+    if action.dx != 0 or action.dy != 0 or len(action.buttons) > 0:
+        return False
+    return not any(key in KEY_TO_VPT_ACTION for key in action.keys)
+
+
+def window_is_null(steps: Sequence[StepAction]) -> bool:
+    """True when every step is a null action (the `drop_null_windows` test)."""
+    return all(is_null_action(step) for step in steps)
+
+
+def frame_ticks_for_clip(
+    start_tick: int, frames: int, fps: float, source_fps: float = SOURCE_FPS
+) -> list[int]:
+    """Raw tick index of each of a clip's `frames` frames sampled at `fps`.
+
+    Frame k sits at start_tick + round(k * source_fps / fps); at 5 fps from 20 fps
+    that is every 4th tick.
+    """
+    if frames < 1:
+        raise ValueError(f"frames must be >= 1, got {frames}")
+    if not 0 < fps <= source_fps:
+        raise ValueError(f"fps must be in (0, {source_fps}], got {fps}")
+    if start_tick < 0:
+        raise ValueError(f"start_tick must be >= 0, got {start_tick}")
+    stride = source_fps / fps
+    return [start_tick + round(k * stride) for k in range(frames)]
+
+
+def clip_span_ticks(frames: int, fps: float, source_fps: float = SOURCE_FPS) -> int:
+    """Raw ticks a clip needs: last frame tick - first frame tick + 1."""
+    return frame_ticks_for_clip(0, frames, fps, source_fps)[-1] + 1
+
+
+def aggregate_steps(ticks: Sequence[TickRecord], frame_ticks: Sequence[int]) -> list[StepAction]:
+    """Aggregate raw ticks into one StepAction per pair of consecutive sampled frames.
+
+    Returns len(frame_ticks) - 1 steps; step t covers ticks frame_ticks[t] ..
+    frame_ticks[t+1]-1 (see the module docstring for how each field is combined).
+    """
+    for a, b in zip(frame_ticks, frame_ticks[1:]):
+        if b <= a:
+            raise ValueError(f"frame_ticks must increase strictly, got {list(frame_ticks)}")
+    if frame_ticks and (frame_ticks[0] < 0 or frame_ticks[-1] >= len(ticks)):
+        raise ValueError(
+            f"frame_ticks span {frame_ticks[0]}..{frame_ticks[-1]} but there are {len(ticks)} ticks"
+        )
+    steps: list[StepAction] = []
+    for start, end in zip(frame_ticks, frame_ticks[1:]):
+        dx = dy = dwheel = 0.0
+        keys: set[str] = set()
+        buttons: set[int] = set()
+        valid = 0
+        for tick in ticks[start:end]:
+            dx += tick.dx
+            dy += tick.dy
+            dwheel += tick.dwheel
+            keys.update(tick.keys)
+            buttons.update(tick.buttons)
+            valid += tick.valid
+        first, last = ticks[start], ticks[end]
+        steps.append(
+            StepAction(
+                start_tick=start,
+                num_ticks=end - start,
+                dx=dx,
+                dy=dy,
+                dwheel=dwheel,
+                yaw_diff=wrap_degrees(last.yaw - first.yaw),
+                pitch_diff=wrap_degrees(last.pitch - first.pitch),
+                keys=frozenset(keys),
+                buttons=frozenset(buttons),
+                hotbar=first.hotbar,
+                gui_open=first.gui_open,
+                valid_ticks=valid,
+            )
+        )
+    return steps

@@ -1,0 +1,20 @@
+"""Shared fixtures: small synthetic VPT recordings and shards (generated once per test session).
+
+`synth_dataset` gives 4 recordings of 8-11 s (H.264 640x360, 20 fps, real VPT layout: mp4 with
+one frame more than the jsonl has lines) packed 2 per shard into 2 WebDataset shards, as a
+`craft_jepa.data.synth.SynthDataset` (raw_dir, stems, shard_dir, shard_urls; .mp4(stem),
+.jsonl(stem)). Generating it takes a few seconds, once per session. Treat it as read-only.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def synth_dataset(tmp_path_factory: pytest.TempPathFactory):
+    """4 synthetic recordings (8-11 s, 20 fps) in 2 shards; read-only, shared by all tests."""
+    from craft_jepa.data.synth import write_synth_dataset
+
+    root = str(tmp_path_factory.mktemp("synth_vpt"))
+    return write_synth_dataset(root, seconds=(8.0, 10.0, 9.0, 11.0), seed=1234, per_shard=2)

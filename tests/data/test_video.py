@@ -1,0 +1,63 @@
+import io
+
+import numpy as np
+import pytest
+
+from craft_jepa.data.render import read_stamp
+from craft_jepa.data.synth import SynthConfig, encode_mp4, generate_recording
+from craft_jepa.data.video import SegmentVideo, VideoError, resized_shape
+
+
+@pytest.fixture(scope="module", params=[("ultrafast", 10), ("veryfast", None)], ids=["gop10", "gop250-bframes"])
+def stamped_mp4(request):
+    preset, keyint = request.param
+    _, frames = generate_recording(SynthConfig(seconds=6.0, seed=21, stamp_index=True))
+    buf = io.BytesIO()
+    n = encode_mp4(frames, buf, preset=preset, keyint=keyint)
+    return buf.getvalue(), n
+
+
+def test_sparse_decode_is_frame_accurate(stamped_mp4):
+    data, n = stamped_mp4
+    rng = np.random.default_rng(0)
+    with SegmentVideo(data) as video:
+        assert video.num_frames == n
+        for _ in range(6):
+            indices = rng.choice(n, size=int(rng.integers(1, 12)), replace=False).tolist()
+            frames = video.decode(indices, 40)  # any order: output follows the request
+            assert frames.shape == (len(indices), 40, 40, 3) and frames.dtype == np.uint8
+            assert [read_stamp(f) for f in frames] == indices
+        # Backwards, repeated and last-frame requests on the same open video.
+        indices = [n - 1, 3, 3, 0, n - 1]
+        assert [read_stamp(f) for f in video.decode(indices, 40)] == indices
+
+
+def test_sparse_decode_decodes_less_than_everything(stamped_mp4):
+    data, n = stamped_mp4
+    with SegmentVideo(data) as video:
+        reference = video.decode_all_then_pick([5, 9, 13], 32)
+        everything = video.frames_decoded
+    with SegmentVideo(data) as video:
+        np.testing.assert_array_equal(video.decode([5, 9, 13], 32), reference)
+        assert video.frames_decoded < everything
+
+
+def test_resize_short_side_then_centre_crop():
+    assert resized_shape(640, 360, 256) == (455, 256)
+    assert resized_shape(360, 640, 256) == (256, 455)
+    frame = np.zeros((360, 640, 3), np.uint8)
+    frame[:, 320:] = 255  # right half white: the centre crop must show both halves
+    buf = io.BytesIO()
+    encode_mp4([frame, frame], buf)
+    with SegmentVideo(buf.getvalue()) as video:
+        out = video.decode([0], 64)[0].astype(float)
+    assert out[:, :28].mean() < 30 and out[:, 36:].mean() > 225
+
+
+@pytest.mark.parametrize("make_bad", [lambda d: d[: len(d) // 3], lambda d: b"\x00garbage" * 500, lambda d: b""],
+                         ids=["truncated", "garbage", "empty"])
+def test_corrupt_mp4_raises_video_error(stamped_mp4, make_bad):
+    data, n = stamped_mp4
+    with pytest.raises(VideoError):
+        with SegmentVideo(make_bad(data)) as video:
+            video.decode(list(range(n)), 16)

@@ -1,0 +1,158 @@
+"""Properties of the action-conditioned predictor: causality, gradients, caching, round trips."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+from predictor_helpers import ENC_DIM, STEPS, make_batch, make_predictor
+
+from craft_jepa.models import ACPredictor, PredictorConfig
+from craft_jepa.models.attention import frame_causal_mask
+
+
+@pytest.fixture
+def predictor() -> ACPredictor:
+    return make_predictor()
+
+
+def test_output_shape_and_dtype(predictor):
+    tokens, actions, states = make_batch()
+    out = predictor(tokens, actions, states)
+    assert out.shape == tokens.shape and out.dtype == torch.float32
+
+
+@pytest.mark.parametrize("state_dim,what", [(0, "tokens"), (0, "actions"), (3, "tokens"), (3, "actions"), (3, "states")])
+def test_frame_causal_exactly(state_dim, what):
+    predictor = make_predictor(state_dim=state_dim).eval()
+    inputs = dict(zip(("tokens", "actions", "states"), make_batch(state_dim=state_dim)))
+    with torch.no_grad():
+        base = predictor(**inputs)
+        for t in range(STEPS - 1):
+            changed = dict(inputs)
+            changed[what] = inputs[what].clone()
+            changed[what][:, t + 1] += 3.0  # perturb step t+1 only
+            out = predictor(**changed)
+            assert torch.equal(out[:, : t + 1], base[:, : t + 1]), f"step <= {t} saw step {t + 1}"
+            assert not torch.equal(out[:, t + 1], base[:, t + 1]), "perturbation had no effect at all"
+
+
+def test_every_trainable_parameter_gets_a_gradient(predictor):
+    tokens, actions, states = make_batch()
+    predictor(tokens, actions, states).abs().mean().backward()
+    for name, param in predictor.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
+
+
+def test_cached_rollout_equals_full_recompute(predictor):
+    tokens, actions, states = make_batch()
+    with torch.no_grad():
+        cached = predictor.rollout(tokens[:, :2], actions, states, steps=4)
+        full = predictor.rollout_uncached(tokens[:, :2], actions, states, steps=4)
+    assert cached.shape == (2, 4, *tokens.shape[2:])
+    torch.testing.assert_close(cached, full, atol=1e-5, rtol=0)
+
+
+def test_step_by_step_with_cache_equals_teacher_forcing(predictor):
+    tokens, actions, states = make_batch()
+    cache = predictor.new_cache()
+    with torch.no_grad():
+        stepwise = torch.cat([predictor.forward_steps(tokens[:, t:t + 1], actions[:, t:t + 1],
+                                                      states[:, t:t + 1], cache) for t in range(STEPS)], dim=1)
+        full = predictor(tokens, actions, states)
+    assert cache.steps == STEPS
+    torch.testing.assert_close(stepwise, full, atol=1e-5, rtol=0)
+
+
+def test_gradients_flow_through_the_cached_rollout(predictor):
+    tokens, actions, states = make_batch()
+    predictor.rollout(tokens[:, :1], actions, states, steps=3).square().mean().backward()
+    cached_grads = {n: p.grad.clone() for n, p in predictor.named_parameters()}
+    predictor.zero_grad()
+    predictor.rollout_uncached(tokens[:, :1], actions, states, steps=3).square().mean().backward()
+    for name, param in predictor.named_parameters():
+        assert cached_grads[name].abs().sum() > 0, name
+        torch.testing.assert_close(cached_grads[name], param.grad, atol=1e-5, rtol=1e-4)
+
+
+def test_batch1_history_expanded_for_many_action_samples(predictor):
+    """Planning: history encoded once at batch 1, then K candidate action sequences."""
+    tokens, actions, states = make_batch(batch=1)
+    samples = 6
+    candidate_actions = torch.randn(samples, 3, actions.shape[-1])  # steps 2..4, per sample
+    with torch.no_grad():
+        history = predictor.new_cache()
+        predictor.forward_steps(tokens[:, :2], actions[:, :2], states[:, :2], history)
+        expanded = history.expand(samples)
+        future_states = states[:, 2:].expand(samples, -1, -1)
+        fast = predictor.rollout(tokens[:, 2:3], candidate_actions, future_states, steps=3, cache=expanded)
+        for k in range(samples):
+            all_actions = torch.cat([actions[0, :2], candidate_actions[k]])[None]
+            slow = predictor.rollout_uncached(tokens[:, :3], all_actions, states[:, :5], steps=3)
+            torch.testing.assert_close(fast[k : k + 1], slow, atol=1e-5, rtol=0)
+    assert history.steps == 2 and history.batch_size == 1  # the shared history is untouched
+
+
+def test_state_dict_round_trip(predictor):
+    tokens, actions, states = make_batch()
+    buffer = io.BytesIO()
+    torch.save(predictor.state_dict(), buffer)
+    buffer.seek(0)
+    other = make_predictor(seed=123)
+    other.load_state_dict(torch.load(buffer, weights_only=True), strict=True)
+    with torch.no_grad():
+        assert torch.equal(other(tokens, actions, states), predictor(tokens, actions, states))
+
+
+def test_init_is_seeded_and_rescaled():
+    a, b = make_predictor(seed=7), make_predictor(seed=7)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    std_first = a.predictor_blocks[0].mlp.fc2.weight.std()
+    std_second = a.predictor_blocks[1].mlp.fc2.weight.std()
+    assert std_second < std_first  # residual projections shrink with depth: 1/sqrt(2*layer)
+    assert torch.all(a.predictor_norm.weight == 1) and torch.all(a.action_encoder.bias == 0)
+
+
+def test_activation_checkpointing_matches(predictor):
+    tokens, actions, states = make_batch()
+    ckpt = make_predictor(activation_checkpointing=True)
+    ckpt.load_state_dict(predictor.state_dict())
+    predictor.train(); ckpt.train()
+    out_a, out_b = predictor(tokens, actions, states), ckpt(tokens, actions, states)
+    out_a.sum().backward(); out_b.sum().backward()
+    torch.testing.assert_close(out_a, out_b, atol=1e-6, rtol=0)
+    grad_a = predictor.predictor_blocks[0].attn.qkv.weight.grad
+    torch.testing.assert_close(grad_a, ckpt.predictor_blocks[0].attn.qkv.weight.grad, atol=1e-6, rtol=1e-5)
+
+
+def test_mask_is_sized_for_the_actual_length():
+    mask = frame_causal_mask(3, 0, 4, torch.device("cpu"))
+    assert mask.shape == (12, 12)
+    assert mask[4:8, :8].all() and not mask[4:8, 8:].any()  # step 1 sees steps 0-1, not step 2
+    assert frame_causal_mask(1, 5, 4, torch.device("cpu")) is None
+    assert frame_causal_mask(2, 1, 3, torch.device("cpu")).shape == (6, 9)
+
+
+def test_bad_inputs_are_named(predictor):
+    tokens, actions, states = make_batch()
+    with pytest.raises(ValueError, match="actions"):
+        predictor(tokens, actions[:, :-1], states)
+    with pytest.raises(ValueError, match="states"):
+        predictor(tokens, actions, None)
+    with pytest.raises(ValueError, match="tokens"):
+        predictor(tokens[..., :-1], actions, states)
+
+
+def test_config_presets_and_validation():
+    config = PredictorConfig(preset="ac_vitg", encoder_dim=1408, action_dim=7, state_dim=7)
+    assert (config.depth, config.width, config.heads) == (24, 1024, 16)
+    with torch.device("meta"):  # no memory: count parameters of the full-size predictor
+        params = sum(p.numel() for p in ACPredictor(PredictorConfig(preset="ac_vitl")).parameters())
+    assert 290e6 < params < 320e6
+    with pytest.raises(ValueError, match="heads"):
+        PredictorConfig(preset="ac_tiny", encoder_dim=ENC_DIM, width=60, heads=7)
+    with pytest.raises(ValueError, match="preset"):
+        PredictorConfig(preset="ac_huge")
+    with pytest.raises(ValueError, match="state_dim"):
+        PredictorConfig(preset="ac_tiny", state_dim=-1)
