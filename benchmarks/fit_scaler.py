@@ -9,7 +9,8 @@ realistic lines and one large dummy mp4), then times, on the same files in one r
              mp4 bytes pass through the pipe but are not kept)
   seek       craft_jepa.data.fit_scaler.fit_action_scaler (local tar, mp4 bodies skipped)
 
-plus I/O-only rows (members enumerated, jsonl read, nothing parsed). The shards were
+plus I/O-only rows (members enumerated, jsonl read, nothing parsed). "CPU s/GB" is
+this process's CPU time (a fair figure on a busy shared machine; `cat` not included). The shards were
 just written, so they sit in the page cache: the I/O gap on a cold disk or network
 file system is larger than shown here.
 
@@ -126,16 +127,16 @@ def main() -> None:
         print(f"{len(paths)} shards, {shard_bytes / 1e9:.2f} GB total, "
               f"{args.segments * args.lines} lines/shard, mp4 {args.mp4_mb:g} MB/segment")
         print(f"{'method':28s} {'wall s':>8s} {'shard GB/s':>11s} {'jsonl GB/s':>11s} "
-              f"{'s/GB jsonl':>11s} {'vs read-all':>12s}")
+              f"{'s/GB jsonl':>11s} {'CPU s/GB':>9s} {'vs read-all':>12s}")
         baseline: dict[bool, float] = {}
         for name, fn in cases:
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             jsonl_bytes = fn()
-            wall = time.perf_counter() - start
+            wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
             parsed = "parse" in name
             baseline.setdefault(parsed, wall)
             print(f"{name:28s} {wall:8.2f} {shard_bytes / 1e9 / wall:11.3f} {jsonl_bytes / 1e9 / wall:11.4f} "
-                  f"{wall / (jsonl_bytes / 1e9):11.1f} {baseline[parsed] / wall:11.2f}x")
+                  f"{wall / (jsonl_bytes / 1e9):11.1f} {cpu / (jsonl_bytes / 1e9):9.1f} {baseline[parsed] / wall:11.2f}x")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Predictor speed and memory: our actual-length block mask vs the reference's dense mask, and
-cached vs uncached rollouts. Prints a table with ratios.
+cached vs uncached rollouts, and our encoder vs transformers' VJEPA2Model (per-frame encoding).
+Prints a table with ratios.
 
 Defaults are the ViT-L AC configuration on CPU: 8 frames, 16x16 = 256 patches per frame, action
 + state tokens (258 tokens per step, as the reference), width 1024, 24 blocks, 16 heads, batch 2.
@@ -9,6 +10,7 @@ memory (ru_maxrss) is per variant.
 
     python benchmarks/models.py                 # full size (minutes on 2 cores)
     python benchmarks/models.py --depth 4       # quick
+    python benchmarks/models.py --threads 1     # steadier timings on a shared, busy machine
 """
 
 from __future__ import annotations
@@ -63,9 +65,39 @@ def timed(fn, warmup: int, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
+def encoder_step(variant: str, args: argparse.Namespace):
+    """Per-frame encoding of batch x frames images: transformers' VJEPA2Model vs ours."""
+    from craft_jepa.encoders import build_encoder, encoder_spec
+
+    spec = encoder_spec(args.encoder)
+    frames = torch.randn(args.batch, args.encoder_frames, 3, args.img_size, args.img_size)
+    if variant == "encoder_hf":
+        import transformers
+
+        config = transformers.VJEPA2Config(crop_size=args.img_size, frames_per_clip=2, hidden_size=spec.dim,
+                                           num_attention_heads=spec.heads, num_hidden_layers=spec.depth,
+                                           mlp_ratio=spec.mlp_hidden / spec.dim, pred_num_hidden_layers=1)
+        model = transformers.VJEPA2Model(config).eval()
+        video = frames.flatten(0, 1)[:, None].expand(-1, 2, -1, -1, -1)  # (B*T, 2, C, H, W)
+        return lambda: model(pixel_values_videos=video, skip_predictor=True)
+    model = build_encoder(args.encoder, img_size=args.img_size).eval()
+    return lambda: model(frames)
+
+
 def measure(variant: str, args: argparse.Namespace, queue: mp.Queue) -> None:
     """Runs in a fresh process; reports (seconds per call, peak RSS in GiB)."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    if variant.startswith("encoder"):
+        run = encoder_step(variant, args)
+
+        def step() -> None:
+            with torch.no_grad():
+                run()
+        seconds = timed(step, args.warmup, args.repeats)
+        queue.put((seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20))
+        return
     model = build(args, dense=variant == "train_dense")
     if variant.startswith("train"):
         model.train()
@@ -112,22 +144,30 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--checkpointing", action="store_true", help="activation checkpointing in both variants")
+    parser.add_argument("--encoder", default="vit_base", help="encoder size for the transformers comparison")
+    parser.add_argument("--img-size", type=int, default=256)
+    parser.add_argument("--encoder-frames", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads per measurement (0: torch's default); 1 is steadier on a busy box")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["train", "rollout", "encoder"])
     args = parser.parse_args()
 
     print(f"predictor depth {args.depth} x width {args.width} x {args.heads} heads, batch {args.batch}, "
           f"{args.frames} frames x {args.grid**2} patches (+{1 + (args.state_dim > 0)} cond tokens), "
-          f"torch threads {torch.get_num_threads()}")
-    rows = []
-    results = {v: run_isolated(v, args) for v in ("train_dense", "train_block", "rollout_uncached", "rollout_cached")}
-    pairs = (
-        (f"fwd+bwd, {args.frames} frames", "train_dense", "train_block", f"dense mask ({args.max_steps} steps)", "actual-length mask"),
-        (f"{args.rollout_steps}-step rollout", "rollout_uncached", "rollout_cached", "uncached", "KV cache"),
-    )
+          f"torch threads {args.threads or torch.get_num_threads()}")
+    pairs = [
+        ("train", f"fwd+bwd, {args.frames} frames", "train_dense", "train_block",
+         f"dense mask ({args.max_steps} st.)", "actual-length mask"),
+        ("rollout", f"{args.rollout_steps}-step rollout", "rollout_uncached", "rollout_cached", "uncached", "KV cache"),
+        ("encoder", f"{args.encoder} x{args.batch * args.encoder_frames} frames", "encoder_hf", "encoder_ours",
+         "transformers", "ours"),
+    ]
+    pairs = [p[1:] for p in pairs if p[0] not in args.skip]
+    results = {v: run_isolated(v, args) for _, base, ours, _, _ in pairs for v in (base, ours)}
     print(f"{'task':<22}{'baseline':<24}{'ours':<20}{'base s':>9}{'ours s':>9}{'speedup':>9}"
           f"{'base GiB':>10}{'ours GiB':>10}{'mem ratio':>10}")
     for task, base, ours, base_name, ours_name in pairs:
         (tb, mb), (to, mo) = results[base], results[ours]
-        rows.append((task, base_name, ours_name, tb, to, tb / to, mb, mo, mb / mo))
         print(f"{task:<22}{base_name:<24}{ours_name:<20}{tb:>9.2f}{to:>9.2f}{tb / to:>8.2f}x"
               f"{mb:>10.2f}{mo:>10.2f}{mb / mo:>9.2f}x")
 

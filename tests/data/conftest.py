@@ -95,4 +95,5 @@ def broken_shards(synth_dataset: SynthDataset, tmp_path_factory: pytest.TempPath
     os.remove(whole)
     expected = {"bad_mp4": 3, "missing_jsonl": 1, "missing_mp4": 1, "count_mismatch": 1, "too_short": 1,
                 "bad_jsonl": 1, "bad_shard": 2}
-    return BrokenShards((mixed, truncated, "pipe:cat /nonexistent/shard.tar"), ("good-a", "good-b"), expected)
+    # Bad shards first: counters travel with the NEXT clip, so they need a good one after them.
+    return BrokenShards((truncated, "pipe:cat /nonexistent/shard.tar", mixed), ("good-a", "good-b"), expected)

@@ -52,15 +52,6 @@ def test_clip_encoding_matches_transformers(hf_model, frames):
     torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
 
 
-def test_folded_conv_equals_repeated_tubelet(frames):
-    model = build_encoder("vit_tiny", img_size=IMG, init_seed=3).eval()
-    with torch.no_grad():
-        per_frame = model(frames)  # (B, T, N, D) through the folded 2-D kernel
-        repeated = frames.flatten(0, 1)[:, :, None].expand(-1, -1, 2, -1, -1)  # (B*T, C, 2, H, W)
-        full = model.forward_video(repeated).reshape(per_frame.shape)
-    torch.testing.assert_close(per_frame, full, atol=1e-5, rtol=0)
-
-
 def test_hf_snapshot_dir_loads(hf_model, frames, tmp_path):
     hf_model.save_pretrained(tmp_path / "snap")
     ours = build_encoder("vit_tiny", img_size=IMG, init_seed=9).eval()
@@ -76,7 +67,7 @@ def meta_layout(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.
 
 
 @pytest.mark.parametrize("key,prefix", [("target_encoder", "module.backbone."), ("encoder", "module.")])
-def test_meta_checkpoint_loads_identically(hf_model, frames, tmp_path, key, prefix):
+def test_meta_checkpoint_loads_identically(hf_model, frames, tmp_path, key, prefix, caplog):
     source = ours_from_hf(hf_model)
     state = source.state_dict()
     other = "encoder" if key == "target_encoder" else "target_encoder"
@@ -88,7 +79,9 @@ def test_meta_checkpoint_loads_identically(hf_model, frames, tmp_path, key, pref
     }
     torch.save(blob, tmp_path / "vit.pt")
     ours = build_encoder("vit_tiny", img_size=IMG, init_seed=11).eval()
-    load_encoder_weights(ours, tmp_path / "vit.pt", key=key)
+    with caplog.at_level("INFO", logger="craft_jepa.encoders.checkpoint"):
+        load_encoder_weights(ours, tmp_path / "vit.pt", key=key)
+    assert "ignoring pos_embed on purpose" in caplog.text
     with torch.no_grad():
         assert torch.equal(ours(frames), source(frames))
         torch.testing.assert_close(ours(frames), hf_per_frame(hf_model, frames), atol=1e-5, rtol=0)
@@ -97,11 +90,14 @@ def test_meta_checkpoint_loads_identically(hf_model, frames, tmp_path, key, pref
 def test_frozen_encoder_from_checkpoint(hf_model, frames, tmp_path):
     source = ours_from_hf(hf_model)
     torch.save({"target_encoder": meta_layout(source.state_dict(), "module.backbone.")}, tmp_path / "vit.pt")
-    config = EncoderConfig(name="vit_tiny", img_size=IMG, checkpoint=str(tmp_path / "vit.pt"))
+    config = EncoderConfig(name="vit_tiny", img_size=IMG, checkpoint=str(tmp_path / "vit.pt"), normalize=False)
     frozen = FrozenEncoder.from_config(config)
     assert not any(p.is_meta for p in frozen.parameters())
     with torch.no_grad():
         assert torch.equal(frozen(frames), source(frames))
+    normed = FrozenEncoder.from_config(EncoderConfig(**{**config.__dict__, "normalize": True}))(frames)
+    torch.testing.assert_close(normed.mean(-1), torch.zeros(normed.shape[:-1]), atol=1e-5, rtol=0)
+    torch.testing.assert_close(normed, torch.nn.functional.layer_norm(frozen(frames), (96,)))
 
 
 def test_strict_load_lists_every_problem(tmp_path):
@@ -155,3 +151,29 @@ def test_config_validation_names_field():
         EncoderConfig(name="vit_enormous")
     with pytest.raises(ValueError, match="dtype"):
         EncoderConfig(name="vit_tiny", img_size=64, dtype="float16")
+
+
+def test_hf_remap_names_unknown_and_incomplete_keys(hf_model):
+    state = dict(hf_model.state_dict())
+    state["encoder.layer.0.attention.rel_bias"] = torch.zeros(1)
+    with pytest.raises(StateDictMismatchError, match="encoder.layer.0.attention.rel_bias"):
+        remap_hf_encoder_state(state, "snap")
+    state = dict(hf_model.state_dict())
+    del state["encoder.layer.1.attention.value.bias"]
+    with pytest.raises(StateDictMismatchError, match="encoder.layer.1.attention.value.bias"):
+        remap_hf_encoder_state(state, "snap")
+
+
+def test_single_safetensors_file_in_either_layout(hf_model, frames, tmp_path):
+    from safetensors.torch import save_file
+
+    want = hf_per_frame(hf_model, frames)
+    hf_state = {k: v.contiguous() for k, v in hf_model.state_dict().items()}
+    save_file(hf_state, str(tmp_path / "hf.safetensors"))
+    meta_state = meta_layout(ours_from_hf(hf_model).state_dict(), "backbone.")
+    save_file(meta_state, str(tmp_path / "meta.safetensors"))
+    for name in ("hf.safetensors", "meta.safetensors"):
+        ours = build_encoder("vit_tiny", img_size=IMG, init_seed=13).eval()
+        load_encoder_weights(ours, tmp_path / name)
+        with torch.no_grad():
+            torch.testing.assert_close(ours(frames), want, atol=1e-5, rtol=0)

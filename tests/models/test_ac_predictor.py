@@ -85,8 +85,7 @@ def test_batch1_history_expanded_for_many_action_samples(predictor):
         history = predictor.new_cache()
         predictor.forward_steps(tokens[:, :2], actions[:, :2], states[:, :2], history)
         expanded = history.expand(samples)
-        future_states = states[:, 2:].expand(samples, -1, -1)
-        fast = predictor.rollout(tokens[:, 2:3], candidate_actions, future_states, steps=3, cache=expanded)
+        fast = predictor.rollout(tokens[:, 2:3], candidate_actions, states[:, 2:], steps=3, cache=expanded)
         for k in range(samples):
             all_actions = torch.cat([actions[0, :2], candidate_actions[k]])[None]
             slow = predictor.rollout_uncached(tokens[:, :3], all_actions, states[:, :5], steps=3)

@@ -16,6 +16,7 @@ from craft_jepa.vpt.actions import (
     inject_hotbar_keys,
     is_null_action,
     prepare_ticks,
+    segment_frame_ticks,
     window_is_null,
     wrap_degrees,
 )
@@ -218,3 +219,16 @@ def test_wrap_degrees_range():
         wrapped = wrap_degrees(angle)
         assert -180.0 <= wrapped < 180.0
         assert math.isclose(math.cos(math.radians(wrapped)), math.cos(math.radians(angle)), abs_tol=1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 200), st.sampled_from([1, 2, 3, 4, 5, 6.5, 10, 20]), st.integers(0, 30))
+def test_segment_frame_ticks_are_every_sampled_frame(num_ticks, fps, start):
+    ticks = segment_frame_ticks(num_ticks, fps, start_tick=start)
+    assert all(start <= t < num_ticks for t in ticks)
+    assert ticks == sorted(set(ticks))
+    if ticks:  # the next frame would fall off the end
+        assert frame_ticks_for_clip(start, len(ticks) + 1, fps)[-1] >= num_ticks
+        assert ticks == frame_ticks_for_clip(start, len(ticks), fps)
+    else:
+        assert start >= num_ticks

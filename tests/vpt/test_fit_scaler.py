@@ -151,3 +151,11 @@ def test_scaler_file_from_fit_loads(shard_dir, tmp_path):
     result.scaler.save(tmp_path / "s.json")
     loaded = ActionScaler.load(tmp_path / "s.json")
     assert loaded.continuous_features == ("mouse_dx", "yaw_diff") and loaded.layout_name == "custom"
+
+
+def test_remote_stream_path_yields_the_same_members(shard_dir):
+    root, _ = shard_dir
+    path = root / "shard-000001.tar"
+    local = list(iter_jsonl_members(str(path)))
+    piped = list(iter_jsonl_members(f"pipe:cat {path}"))  # how s3/http shards are read
+    assert piped == local and len(local) == 2

@@ -155,3 +155,26 @@ def test_bad_kinds_are_disjoint_from_quirks():
     from craft_jepa.vpt.jsonl import QUIRK_KINDS
 
     assert not set(BAD_LINE_KINDS) & set(QUIRK_KINDS)
+
+
+def test_prefix_fast_path_agrees_with_full_decoding(vpt_line, jsonl):
+    """Lines are decoded up to "xpos" when that is safe; the result must not change."""
+    line = vpt_line(dx=1.5, keys=["key.keyboard.w"], hotbar=6, yaw=-12.0, pitch=3.0)
+    reordered = {"xpos": 1.0, **{k: v for k, v in line.items() if k != "xpos"}}  # marker first
+    no_marker = {k: v for k, v in line.items() if k != "xpos"}
+    typed = vpt_line(keyboard={"keys": [], "newKeys": [], "chars": '\\",\\"xpos\\":'})
+    parsed = parse_jsonl(jsonl([line, reordered, no_marker, typed]), "p.jsonl")
+    assert all(t.valid for t in parsed.ticks) and parsed.report.counts == {}
+    first = parsed.ticks[0]
+    for other in parsed.ticks[1:3]:
+        assert (other.dx, other.keys, other.hotbar, other.yaw, other.pitch) == (
+            first.dx, first.keys, first.hotbar, first.yaw, first.pitch)
+
+
+def test_corruption_in_the_needed_prefix_is_caught_in_the_tail_ignored(vpt_line, jsonl):
+    good = jsonl([vpt_line()]).strip()
+    bad_prefix = good.replace(b'"yaw":0.0', b'"yaw":0..0')
+    bad_tail = good.replace(b'"quantity":3', b'"quantity":3x')  # inventory is never used
+    parsed = parse_jsonl(b"\n".join([bad_prefix, bad_tail]) + b"\n", "c.jsonl")
+    assert [t.valid for t in parsed.ticks] == [False, True]
+    assert parsed.report.counts == {"invalid_json": 1}

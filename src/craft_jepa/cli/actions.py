@@ -22,11 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
+    import os
     import sys
     from pathlib import Path
 
-    from craft_jepa.vpt.actions import SOURCE_FPS, aggregate_steps, prepare_ticks
+    from craft_jepa.vpt.actions import SOURCE_FPS, aggregate_steps, prepare_ticks, segment_frame_ticks
     from craft_jepa.vpt.jsonl import parse_jsonl
     from craft_jepa.vpt.layouts import get_action_layout, get_state_layout
 
@@ -43,34 +43,40 @@ def run(args: argparse.Namespace) -> int:
 
     parsed = parse_jsonl(data, args.file)
     ticks = prepare_ticks(parsed.ticks)
-    stride = SOURCE_FPS / args.fps
-    frame_ticks = []
-    k = 0
-    while (tick := args.start_tick + round(k * stride)) < len(ticks):
-        frame_ticks.append(tick)
-        k += 1
+    frame_ticks = segment_frame_ticks(len(ticks), args.fps, start_tick=max(0, args.start_tick))
     if args.max_steps is not None:
         frame_ticks = frame_ticks[: args.max_steps + 1]
     steps = aggregate_steps(ticks, frame_ticks) if len(frame_ticks) >= 2 else []
     actions = layout.encode(steps)  # (T-1, A)
     states = state_layout.encode([ticks[f] for f in frame_ticks])  # (T, S)
+    try:
+        _print_steps(args, layout, state_layout, steps, actions, states)
+    except BrokenPipeError:  # `craft-jepa actions f.jsonl | head`: the reader left, not an error
+        sys.stdout = open(os.devnull, "w")
+        return 0
+    print(parsed.report.summary(), file=sys.stderr)
+    for message in parsed.report.messages:
+        print("  " + message, file=sys.stderr)
+    print(f"{len(steps)} steps at {args.fps:g} fps, layout {layout.name} (A={layout.dim})", file=sys.stderr)
+    return 0
+
+
+def _print_steps(args, layout, state_layout, steps, actions, states) -> None:
+    import json
+
     for t, step in enumerate(steps):
         row: dict[str, object] = {"step": t, "tick": step.start_tick, "ticks": step.num_ticks}
         if step.valid_ticks < step.num_ticks:
             row["bad_ticks"] = step.num_ticks - step.valid_ticks
         if args.vpt_names:
-            row.update(layout.describe(actions[t]))
+            row.update({k: round(v, 6) if isinstance(v, float) else v
+                        for k, v in layout.describe(actions[t]).items()})
         else:
             row.update({name: _plain(v, layout.continuous_mask[i])
                         for i, (name, v) in enumerate(zip(layout.feature_names, actions[t]))})
         if state_layout.dim:
             row["state"] = {name: round(float(v), 6) for name, v in zip(state_layout.feature_names, states[t])}
         print(json.dumps(row))
-    print(parsed.report.summary(), file=sys.stderr)
-    for message in parsed.report.messages:
-        print("  " + message, file=sys.stderr)
-    print(f"{len(steps)} steps at {args.fps:g} fps, layout {layout.name} (A={layout.dim})", file=sys.stderr)
-    return 0
 
 
 def _plain(value: float, continuous: bool) -> float | int:

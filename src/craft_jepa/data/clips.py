@@ -138,12 +138,14 @@ class Segment:
         return last
 
     def cut(self, starts: Sequence[int], cfg: ClipConfig, action_layout: ActionLayout,
-            state_layout: StateLayout) -> list[Clip]:
-        """Clips starting at `starts` (raw ticks); frames of all of them decoded in one pass."""
+            state_layout: StateLayout, *, decode_everything: bool = False) -> list[Clip]:
+        """Clips starting at `starts` (raw ticks); frames of all of them decoded in one pass.
+        `decode_everything` is the slow baseline of benchmarks/loader.py (decode every frame)."""
         frame_ticks = [frame_ticks_for_clip(s, cfg.frames, cfg.fps, SOURCE_FPS) for s in starts]
         needed = sorted({t for ticks in frame_ticks for t in ticks})
         try:
-            decoded = self.video.decode(needed, cfg.size)  # (N, size, size, 3)
+            decode = self.video.decode_all_then_pick if decode_everything else self.video.decode
+            decoded = decode(needed, cfg.size)  # (N, size, size, 3)
         except VideoError as err:
             raise SegmentError("bad_mp4", f"{self.key}: {err}") from None
         row_of = {tick: row for row, tick in enumerate(needed)}

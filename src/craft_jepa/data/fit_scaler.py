@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from craft_jepa.data.shards import expand_urls, split_train_val
-from craft_jepa.vpt.actions import SOURCE_FPS, aggregate_steps, prepare_ticks
+from craft_jepa.vpt.actions import SOURCE_FPS, aggregate_steps, prepare_ticks, segment_frame_ticks
 from craft_jepa.vpt.jsonl import ParseReport, parse_jsonl
 from craft_jepa.vpt.layouts import ActionLayout, get_action_layout
 from craft_jepa.vpt.scaler import ActionScaler, RunningMoments
@@ -127,12 +127,7 @@ def segment_steps_continuous(data: bytes, source: str, layout: ActionLayout, fps
     ticks = prepare_ticks(parsed.ticks)
     if len(ticks) < 2 or parsed.report.bad_lines == len(ticks):
         return None, parsed.report
-    stride = SOURCE_FPS / fps
-    frame_ticks = []
-    k = 0
-    while (tick := round(k * stride)) < len(ticks):  # every sampled frame of the segment
-        frame_ticks.append(tick)
-        k += 1
+    frame_ticks = segment_frame_ticks(len(ticks), fps)  # every sampled frame of the segment
     if len(frame_ticks) < 2:
         return None, parsed.report
     continuous = ActionLayout(layout.name, [layout.feature_names[i] for i in layout.continuous_indices])

@@ -38,8 +38,9 @@ class DataWarning(UserWarning):
 class _Counters:
     """Skipped-input counters of one worker since its previous clip."""
 
-    def __init__(self) -> None:
-        self.counts = dict.fromkeys(STAT_KEYS, 0)
+    def __init__(self, keys: tuple[str, ...] = STAT_KEYS) -> None:
+        self.keys = keys
+        self.counts = dict.fromkeys(keys, 0)
 
     def add(self, kind: str, message: str, n: int = 1) -> None:
         self.counts[kind] += n
@@ -47,7 +48,7 @@ class _Counters:
             warnings.warn(f"skipped ({kind}): {message}", DataWarning, stacklevel=2)
 
     def take(self) -> dict[str, int]:
-        out, self.counts = self.counts, dict.fromkeys(STAT_KEYS, 0)
+        out, self.counts = self.counts, dict.fromkeys(self.keys, 0)
         return out
 
 
@@ -63,6 +64,7 @@ class StreamConfig:
     seed: int = 0
     shuffle_buffer_clips: int = 64
     decoder_threads: int = 1
+    decode_everything: bool = False  # the baseline of benchmarks/loader.py, never for training
 
     def __post_init__(self) -> None:
         if self.shuffle_buffer_clips < 0:
@@ -80,6 +82,8 @@ class ClipStream(IterableDataset):
     compressed segment (a 5-minute VPT mp4 is tens of MB). Raw segments are never buffered.
     """
 
+    stat_keys: tuple[str, ...] = STAT_KEYS  # the feature stream (data/features.py) counts other kinds
+
     def __init__(self, clip_cfg: ClipConfig, urls: str | list[str], stream_cfg: StreamConfig) -> None:
         super().__init__()
         self.clip_cfg = clip_cfg
@@ -87,7 +91,7 @@ class ClipStream(IterableDataset):
         self.stream_cfg = stream_cfg
 
     # ------------------------------------------------------------------ shard level
-    def _shard_urls(self, counters: _Counters) -> Iterator[dict[str, str]]:
+    def _shard_urls(self) -> Iterator[dict[str, str]]:
         import webdataset as wds
 
         rank, world, worker, num_workers = _worker_info()
@@ -107,12 +111,23 @@ class ClipStream(IterableDataset):
     def _samples(self, counters: _Counters) -> Iterator[dict[str, Any]]:
         import webdataset as wds
 
+        # WebDataset may report one broken shard several times (tar reader, then expander):
+        # count each opened shard at most once.
+        current = {"url": "", "serial": -1}
+        reported: set[int] = set()
+
+        def track(urls: Iterator[dict[str, str]]) -> Iterator[dict[str, str]]:
+            for serial, item in enumerate(urls):
+                current["url"], current["serial"] = item["url"], serial
+                yield item
+
         def on_error(exn: Exception) -> bool:
-            counters.add("bad_shard", f"{exn}")
+            if current["serial"] not in reported:
+                reported.add(current["serial"])
+                counters.add("bad_shard", f"shard {current['url']}: {type(exn).__name__}: {exn.args[0] if exn.args else exn}")
             return True  # keep going with the next shard
 
-        urls = self._shard_urls(counters)
-        yield from wds.tarfile_to_samples(handler=on_error)(urls)
+        yield from wds.tarfile_to_samples(handler=on_error)(track(self._shard_urls()))
 
     # ------------------------------------------------------------------ clip level
     def _segment_clips(self, sample: dict[str, Any], rng: np.random.Generator, counters: _Counters) -> list[Clip]:
@@ -129,7 +144,8 @@ class ClipStream(IterableDataset):
                 starts = random_starts(max_start, cfg.clips_per_segment, rng)
             else:
                 starts = [fixed_start(str(sample.get("__key__")), max_start, self.stream_cfg.seed)]
-            clips = segment.cut(starts, cfg, self._action_layout, self._state_layout)
+            clips = segment.cut(starts, cfg, self._action_layout, self._state_layout,
+                                decode_everything=self.stream_cfg.decode_everything)
         except SegmentError as err:
             counters.add(err.kind, str(err))
             return []
@@ -160,7 +176,7 @@ class ClipStream(IterableDataset):
         self._action_layout = get_action_layout(self.clip_cfg.action_layout)
         self._state_layout = get_state_layout(self.clip_cfg.state_layout)
         rng = np.random.default_rng([self.stream_cfg.seed, rank, worker])
-        counters = _Counters()
+        counters = _Counters(self.stat_keys)
         buffer: list[Clip] = []
         capacity = self.stream_cfg.shuffle_buffer_clips if self.stream_cfg.train else 0
         for sample in self._samples(counters):
@@ -179,6 +195,9 @@ class ClipStream(IterableDataset):
         order = rng.permutation(len(buffer)) if buffer else []
         for i in order:
             yield self._emit(buffer[i], counters)
+        left = {k: n for k, n in counters.take().items() if n}
+        if left:  # no clip follows to carry these counts
+            warnings.warn(f"end of stream: skipped input after the last clip: {left}", DataWarning, stacklevel=2)
 
 
 def collate_clips(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -234,10 +253,11 @@ def _data_loader(dataset: ClipStream, batch_size: int, num_workers: int, drop_la
 
 def build_train_loader(clip_cfg: ClipConfig, urls: str | list[str], *, batch_size: int, num_workers: int,
                        seed: int, shuffle_buffer_clips: int = 64, decoder_threads: int = 1,
-                       multiprocessing_context: str | None = None) -> DataLoader:
+                       multiprocessing_context: str | None = None, decode_everything: bool = False) -> DataLoader:
     """Infinite, resampled batches; shards split by rank (torch.distributed) and by worker."""
     stream = ClipStream(clip_cfg, urls, StreamConfig(train=True, seed=seed, shuffle_buffer_clips=shuffle_buffer_clips,
-                                                     decoder_threads=decoder_threads))
+                                                     decoder_threads=decoder_threads,
+                                                     decode_everything=decode_everything))
     return _data_loader(stream, batch_size, num_workers, drop_last=True, multiprocessing_context=multiprocessing_context)
 
 

@@ -124,34 +124,46 @@ class SegmentVideo:
         k = bisect.bisect_right(self._keyframe_positions, target) - 1
         return self._keyframe_positions[max(k, 0)]
 
-    def _decode_from(self, position: int, restart: bool) -> Iterator[tuple[int, av.VideoFrame]]:
+    def _decode_from(self, position: int, restart: bool,
+                     wanted: set[int] | None = None) -> Iterator[tuple[int, av.VideoFrame]]:
+        """Feed packets from `position` on, yielding (frame index, frame) in presentation order.
+
+        With `wanted`, packets of unwanted frames are decoded with skip_frame=NONREF: a frame
+        that no other frame references (most B-frames) is then not decoded at all. Only with a
+        single decoder thread, where the setting applies exactly to the next packet.
+        """
         if restart:
             self._codec.flush_buffers()
         self._next_packet = position
-        while self._next_packet < len(self._packets):
-            packet = self._packets[self._next_packet]
-            self._next_packet += 1
-            try:
-                frames = self._codec.decode(packet)
-            except av.error.FFmpegError as err:
-                raise VideoError(f"decode error at packet {self._next_packet - 1}: {err}") from None
-            for frame in frames:
-                self.frames_decoded += 1
-                index = self._pts_to_frame.get(frame.pts)
-                if index is not None:
-                    yield index, frame
-        # End of stream: drain the frames the decoder still holds back (B-frame reordering).
+        skip_enabled = wanted is not None and self._codec.thread_count == 1
+        skipping = False
         try:
-            frames = self._codec.decode(None)
+            while self._next_packet < len(self._packets):
+                packet = self._packets[self._next_packet]
+                if skip_enabled:
+                    skip = self._frame_of_packet[self._next_packet] not in wanted
+                    if skip != skipping:
+                        self._codec.skip_frame = "NONREF" if skip else "DEFAULT"
+                        skipping = skip
+                self._next_packet += 1
+                yield from self._frames_of(packet)
+            yield from self._frames_of(None)  # drain the frames held back for B-frame reordering
+            self._codec.flush_buffers()
+            self._next_packet = len(self._packets)  # drained: the next request restarts
+        finally:
+            if skipping:
+                self._codec.skip_frame = "DEFAULT"
+
+    def _frames_of(self, packet: av.Packet | None) -> Iterator[tuple[int, av.VideoFrame]]:
+        try:
+            frames = self._codec.decode(packet)
         except av.error.FFmpegError as err:
-            raise VideoError(f"decode error while draining: {err}") from None
+            raise VideoError(f"decode error at packet {self._next_packet - 1}: {err}") from None
         for frame in frames:
             self.frames_decoded += 1
             index = self._pts_to_frame.get(frame.pts)
             if index is not None:
                 yield index, frame
-        self._codec.flush_buffers()
-        self._next_packet = len(self._packets)  # drained: the next request restarts
 
     def decode(self, indices: Sequence[int], size: int) -> np.ndarray:
         """Frames at `indices` (any order, repeats allowed): (N, size, size, 3) uint8 RGB."""
@@ -174,7 +186,9 @@ class SegmentVideo:
             can_continue = stream is not None and last_output < target and (
                 gap_ok or restart_at <= self._next_packet)
             if not can_continue:
-                stream = self._decode_from(restart_at, restart=True)
+                if stream is not None:
+                    stream.close()  # runs its `finally`: skip_frame back to DEFAULT
+                stream = self._decode_from(restart_at, restart=True, wanted=wanted_lookup)
                 last_output = -1
             for index, frame in stream:
                 last_output = max(last_output, index)
@@ -186,6 +200,8 @@ class SegmentVideo:
                 stream = None  # ran to the end of the file
             if target not in got:
                 raise VideoError(f"frame {target} of {self.num_frames} could not be decoded")
+        if stream is not None:
+            stream.close()
         return np.stack([got[int(i)] for i in indices])  # (N, size, size, 3)
 
     def decode_all_then_pick(self, indices: Sequence[int], size: int) -> np.ndarray:

@@ -15,12 +15,15 @@ encoder and are skipped on purpose.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+
+logger = logging.getLogger(__name__)
 
 META_PREFIXES = ("module.", "backbone.")
 META_IGNORED_KEYS = frozenset({"pos_embed"})  # unused by RoPE encoders (see module docstring)
@@ -93,8 +96,11 @@ def read_meta_checkpoint(path: Path, key: str) -> dict[str, Tensor]:
     return strip_meta_prefixes(blob[key])
 
 
-def meta_encoder_state(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Drop the entries a RoPE encoder ignores on purpose (`pos_embed`)."""
+def meta_encoder_state(state: Mapping[str, Tensor], source: str = "<meta>") -> dict[str, Tensor]:
+    """Drop the entries a RoPE encoder ignores on purpose (`pos_embed`), and say so."""
+    ignored = sorted(k for k in state if k in META_IGNORED_KEYS)
+    if ignored:
+        logger.info("%s: ignoring %s on purpose (unused by the RoPE encoder)", source, ", ".join(ignored))
     return {k: v for k, v in state.items() if k not in META_IGNORED_KEYS}
 
 
@@ -103,10 +109,12 @@ def remap_hf_encoder_state(state: Mapping[str, Tensor], source: str = "<hf>") ->
     out: dict[str, Tensor] = {}
     qkv_parts: dict[tuple[str, str], dict[str, Tensor]] = {}
     unknown: list[str] = []
+    skipped = 0
     for key, value in state.items():
         for prefix in HF_STRIPPED_PREFIXES:
             key = key.removeprefix(prefix)
         if key.startswith(HF_SKIPPED_PREFIXES):
+            skipped += 1
             continue
         match = HF_QKV.fullmatch(key)
         if match:
@@ -121,6 +129,8 @@ def remap_hf_encoder_state(state: Mapping[str, Tensor], source: str = "<hf>") ->
             unknown.append(key)
     if unknown:
         raise StateDictMismatchError(source, [], sorted(unknown), [])
+    if skipped:
+        logger.info("%s: skipped %d non-encoder tensors (%s) on purpose", source, skipped, "/".join(HF_SKIPPED_PREFIXES))
     for (layer, kind), parts in qkv_parts.items():
         absent = [name for name in ("query", "key", "value") if name not in parts]
         if absent:
@@ -181,9 +191,12 @@ def load_encoder_weights(model: nn.Module, path: str | Path, key: str = "target_
 
         raw = load_file(str(path))
         hf_layout = any(k.removeprefix("vjepa2.").startswith("encoder.layer.") for k in raw)
-        state = remap_hf_encoder_state(raw, str(path)) if hf_layout else meta_encoder_state(strip_meta_prefixes(raw))
+        if hf_layout:
+            state = remap_hf_encoder_state(raw, str(path))
+        else:
+            state = meta_encoder_state(strip_meta_prefixes(raw), str(path))
     elif path.is_file():
-        state = meta_encoder_state(read_meta_checkpoint(path, key))
+        state = meta_encoder_state(read_meta_checkpoint(path, key), f"{path}[{key}]")
     else:
         raise FileNotFoundError(f"encoder checkpoint not found: {path}")
     reference = model.state_dict()

@@ -14,11 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from craft_jepa.encoders.checkpoint import load_encoder_weights
 from craft_jepa.encoders.registry import ENCODER_ALIASES, ENCODER_SPECS, build_encoder, encoder_spec
-from craft_jepa.encoders.vit import VisionTransformer
+from craft_jepa.encoders.vit import VisionTransformer, ViTSpec
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
@@ -33,11 +34,14 @@ class EncoderConfig:
     checkpoint_key: str = "target_encoder"
     dtype: str = "float32"  # "float32" | "bfloat16" (weights and compute)
     init_seed: int = 0  # random-weight encoders are rebuilt from it
+    # Layer-norm the output tokens without affine parameters, as the V-JEPA 2-AC recipe does for
+    # context and targets (normalize_reps: true); pairs with PredictorConfig.normalize_outputs.
+    normalize: bool = True
 
     def __post_init__(self) -> None:
         if ENCODER_ALIASES.get(self.name, self.name) not in ENCODER_SPECS:
             raise ValueError(f"EncoderConfig.name={self.name!r} unknown; known: {sorted(ENCODER_SPECS)}")
-        patch = ENCODER_SPECS[ENCODER_ALIASES.get(self.name, self.name)].patch_size
+        patch = self.spec.patch_size
         if self.img_size <= 0 or self.img_size % patch:
             raise ValueError(f"EncoderConfig.img_size={self.img_size} must be a positive multiple of {patch}")
         if self.dtype not in DTYPES:
@@ -46,12 +50,16 @@ class EncoderConfig:
             raise ValueError("EncoderConfig.checkpoint_key must be a non-empty string")
 
     @property
+    def spec(self) -> ViTSpec:
+        return encoder_spec(self.name)
+
+    @property
     def embed_dim(self) -> int:
-        return ENCODER_SPECS[ENCODER_ALIASES.get(self.name, self.name)].dim
+        return self.spec.dim
 
     @property
     def grid_size(self) -> int:
-        return self.img_size // ENCODER_SPECS[ENCODER_ALIASES.get(self.name, self.name)].patch_size
+        return self.img_size // self.spec.patch_size
 
     @property
     def tokens_per_frame(self) -> int:
@@ -59,12 +67,16 @@ class EncoderConfig:
 
 
 class FrozenEncoder(nn.Module):
-    """frames (B, T, C, H, W) -> tokens (B, T, N, D) in float32, without gradients."""
+    """frames (B, T, C, H, W) -> tokens (B, T, N, D) in float32, without gradients.
 
-    def __init__(self, encoder: VisionTransformer, dtype: torch.dtype = torch.float32) -> None:
+    With normalize=True the tokens are layer-normed without affine parameters (the AC recipe).
+    """
+
+    def __init__(self, encoder: VisionTransformer, dtype: torch.dtype = torch.float32, normalize: bool = True) -> None:
         super().__init__()
         self.encoder = encoder.to(dtype)
         self.compute_dtype = dtype
+        self.normalize = normalize
         self.encoder.eval()
         for param in self.encoder.parameters():
             param.requires_grad_(False)
@@ -78,7 +90,7 @@ class FrozenEncoder(nn.Module):
             with torch.device("meta"):
                 encoder = VisionTransformer(encoder_spec(config.name), config.img_size, name=config.name)
             load_encoder_weights(encoder, config.checkpoint, key=config.checkpoint_key, assign=True)
-        return cls(encoder, DTYPES[config.dtype]).to(device)
+        return cls(encoder, DTYPES[config.dtype], normalize=config.normalize).to(device)
 
     @property
     def embed_dim(self) -> int:
@@ -99,5 +111,7 @@ class FrozenEncoder(nn.Module):
         flat = frames.reshape(batch * steps, 1, *frames.shape[2:])  # (B*T, 1, C, H, W)
         step = chunk_size or flat.shape[0]
         parts = [self.encoder(flat[i : i + step].to(self.compute_dtype)) for i in range(0, flat.shape[0], step)]
-        tokens = torch.cat(parts, dim=0)  # (B*T, 1, N, D)
-        return tokens.reshape(batch, steps, *tokens.shape[2:]).float()  # (B, T, N, D)
+        tokens = torch.cat(parts, dim=0).float()  # (B*T, 1, N, D)
+        if self.normalize:
+            tokens = F.layer_norm(tokens, tokens.shape[-1:])
+        return tokens.reshape(batch, steps, *tokens.shape[2:])  # (B, T, N, D)

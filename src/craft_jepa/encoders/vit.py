@@ -5,8 +5,7 @@ Module and parameter names follow Meta's layout (``patch_embed.proj``, ``blocks.
 information comes only from 3-D RoPE (see rope.py); there is no learned position table.
 
 The encoder is used per frame (V-JEPA 2-AC): each frame is repeated twice along time to fill one
-tubelet. Both temporal slices of the Conv3d kernel then see the same image, so the Conv3d equals a
-Conv2d whose kernel is the sum of the two slices (equal up to float rounding; tested).
+tubelet and encoded alone (one tubelet, time position 0).
 """
 
 from __future__ import annotations
@@ -50,12 +49,13 @@ class PatchEmbed3D(nn.Module):
         self.proj = nn.Conv3d(spec.in_chans, spec.dim, kernel_size=kernel, stride=kernel)
 
     def forward_frames(self, frames: Tensor) -> Tensor:
-        """frames (M, C, H, W) -> tokens (M, H/p * W/p, D), each frame filling one tubelet."""
-        # Both temporal kernel slices see the same frame: fold them into one 2-D kernel.
-        weight_2d = self.proj.weight.sum(dim=2)  # (D, C, 2, p, p) -> (D, C, p, p)
-        patch = self.proj.stride[1:]
-        x = F.conv2d(frames, weight_2d, self.proj.bias, stride=patch)  # (M, D, H/p, W/p)
-        return x.flatten(2).transpose(1, 2)  # (M, N, D)
+        """frames (M, C, H, W) -> tokens (M, H/p * W/p, D), each frame repeated to fill one tubelet."""
+        # Folding the two temporal kernel slices into one 2-D kernel would halve this (tiny) cost but
+        # changes float rounding (~1e-5 after the blocks); the exact Conv3d keeps us bit-identical to
+        # the released recipe and to transformers' VJEPA2Model.
+        tubelet = self.proj.kernel_size[0]
+        video = frames[:, :, None].expand(-1, -1, tubelet, -1, -1)  # (M, C, tubelet, H, W)
+        return self.forward_video(video)
 
     def forward_video(self, video: Tensor) -> Tensor:
         """video (B, C, T, H, W) -> tokens (B, T/tubelet * H/p * W/p, D)."""

@@ -31,6 +31,7 @@ from craft_jepa.train.losses import normalize_targets
 @dataclass
 class EvalConfig:
     clips: int = 64  # held-out clips to encode (bounds time and memory)
+    windows_per_segment: int = 1  # >1: extra passes with seeds seed+1.. take other windows
     batch_size: int = 8
     num_workers: int = 0
     seed: int = 0
@@ -40,6 +41,8 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.clips < 2:
             raise ValueError(f"EvalConfig.clips must be >= 2 (baselines shuffle across clips), got {self.clips}")
+        if self.windows_per_segment < 1:
+            raise ValueError(f"EvalConfig.windows_per_segment must be >= 1, got {self.windows_per_segment}")
         if self.batch_size < 1:
             raise ValueError(f"EvalConfig.batch_size must be >= 1, got {self.batch_size}")
         if self.num_workers < 0:
@@ -87,15 +90,23 @@ def encode_batches(run: LoadedRun, batches: Iterable[dict], max_clips: int,
 
 
 def encode_val_clips(run: LoadedRun, data: str | list[str], config: EvalConfig) -> EncodedClips:
-    """Build the deterministic validation loader over `data` (a shard spec) and encode."""
+    """Encode clips of the deterministic validation loader over `data` (a shard spec).
+
+    The validation loader takes one window per segment, fixed by (seed, key); with
+    `windows_per_segment` W > 1 it is run W times with seeds seed, seed+1, ... so that a
+    few long held-out segments still give many clips (windows may overlap)."""
     from craft_jepa.data.loader import build_val_loader
     from craft_jepa.data.shards import expand_urls
 
     urls = expand_urls(data)
-    loader = build_val_loader(run.clip, urls, batch_size=config.batch_size,
-                              num_workers=config.num_workers, max_clips=config.clips,
-                              seed=config.seed)
-    return encode_batches(run, loader, config.clips, config.progress)
+
+    def batches() -> Iterable[dict]:
+        for window in range(config.windows_per_segment):
+            yield from build_val_loader(run.clip, urls, batch_size=config.batch_size,
+                                        num_workers=config.num_workers, max_clips=config.clips,
+                                        seed=config.seed + window)
+
+    return encode_batches(run, batches(), config.clips, config.progress)
 
 
 def evaluate_encoded(run: LoadedRun, clips: EncodedClips, config: EvalConfig) -> dict:

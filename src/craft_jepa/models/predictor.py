@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
@@ -49,6 +50,10 @@ class PredictorConfig:
     init_std: float = 0.02
     init_seed: int | None = None  # None: use the global torch RNG
     activation_checkpointing: bool = False
+    # Layer-norm the outputs without affine parameters, as the reference recipe does
+    # (normalize_reps: true). Rollouts then feed back tokens on the same scale as the encoder's
+    # normalized tokens (EncoderConfig.normalize), which is what the predictor was trained on.
+    normalize_outputs: bool = True
 
     def __post_init__(self) -> None:
         if self.preset not in PREDICTOR_PRESETS:
@@ -178,6 +183,7 @@ class ACPredictor(nn.Module):
         past = 0 if cache is None else cache.steps
         cos, sin = self._rope(past, steps, x.device)
         mask = self.attention_mask(steps, past, per_step, x.device)
+        # Checkpointing recomputes blocks in backward, which must not append to a cache twice.
         use_checkpoint = cfg.activation_checkpointing and self.training and torch.is_grad_enabled() and cache is None
         for layer, block in enumerate(self.predictor_blocks):
             if use_checkpoint:
@@ -187,7 +193,8 @@ class ACPredictor(nn.Module):
         if cache is not None:
             cache.steps += steps
         x = x.view(batch, steps, per_step, cfg.width)[:, :, cfg.cond_tokens:]  # (B, n, N, W): drop cond tokens
-        return self.predictor_proj(self.predictor_norm(x))  # (B, n, N, D_enc)
+        out = self.predictor_proj(self.predictor_norm(x))  # (B, n, N, D_enc)
+        return F.layer_norm(out, out.shape[-1:]) if cfg.normalize_outputs else out
 
     def forward(self, tokens: Tensor, actions: Tensor, states: Tensor | None = None) -> Tensor:
         """Teacher forcing: tokens (B,T,N,D), actions (B,T,A), states (B,T,S) -> (B,T,N,D); out[:, t] predicts frame t+1."""
@@ -210,12 +217,17 @@ class ACPredictor(nn.Module):
             raise ValueError(f"rollout of {steps} steps after {first} context frames needs actions of length "
                              f">= {first + steps - 1}, got {actions.shape[1]}")
         context = context.expand(batch, -1, -1, -1) if context.shape[0] == 1 else context
+        if states is not None and states.shape[0] == 1:
+            states = states.expand(batch, -1, -1)
         cache = self.new_cache() if cache is None else cache
-        pick = (lambda x, a, b: None if x is None else x[:, a:b])
-        prediction = self.forward_steps(context, actions[:, :first], pick(states, 0, first), cache)[:, -1:]
+
+        def states_at(start: int, stop: int) -> Tensor | None:
+            return None if states is None else states[:, start:stop]
+
+        prediction = self.forward_steps(context, actions[:, :first], states_at(0, first), cache)[:, -1:]
         predictions = [prediction]  # each (B, 1, N, D)
         for t in range(first, first + steps - 1):
-            prediction = self.forward_steps(prediction, actions[:, t:t + 1], pick(states, t, t + 1), cache)
+            prediction = self.forward_steps(prediction, actions[:, t:t + 1], states_at(t, t + 1), cache)
             predictions.append(prediction)
         return torch.cat(predictions, dim=1)
 
@@ -224,6 +236,8 @@ class ACPredictor(nn.Module):
         """Reference rollout that re-runs the whole sequence every step (O(steps^2)); for tests/benchmarks."""
         batch, first = actions.shape[0], context.shape[1]
         sequence = context.expand(batch, -1, -1, -1) if context.shape[0] == 1 else context
+        if states is not None and states.shape[0] == 1:
+            states = states.expand(batch, -1, -1)
         predictions = []
         for t in range(first, first + steps):
             step_states = None if states is None else states[:, :t]

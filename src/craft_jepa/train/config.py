@@ -92,6 +92,10 @@ class RunConfig:
             "action_dim": (get_action_layout(self.clip.action_layout).dim, "clip.action_layout size"),
             "state_dim": (get_state_layout(self.clip.state_layout).dim, "clip.state_layout size"),
         }
+        if self.data.source == "features":
+            # Feature shards may be pooled to a coarser grid: checked against the shards' own
+            # metadata at start-up (data.features.check_feature_shards), not here.
+            del expected["grid_size"]
         for name, (value, why) in expected.items():
             if getattr(self.predictor, name) != value:
                 raise ValueError(

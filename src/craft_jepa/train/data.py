@@ -9,7 +9,7 @@ This holds with worker processes as long as the loader derives every worker's ra
 from its `seed` argument (DataLoader returns worker batches in a fixed round-robin order).
 
 `data.source` picks the loader: `video` (decoded clips, frames pass through the frozen
-encoder) today; `features` (pre-encoded tokens) is the place to add the feature cache.
+encoder) or `features` (tokens pre-encoded by `craft-jepa encode`, data/features.py).
 """
 
 from __future__ import annotations
@@ -87,6 +87,16 @@ def train_loader_factory(cfg: DataConfig, clip_cfg: Any, urls: list[str]) -> Cal
             )
 
         return build
+    if cfg.source == "features":
+        from craft_jepa.data.features import build_feature_train_loader
+
+        def build_features(seed: int) -> Iterable[Batch]:
+            return build_feature_train_loader(
+                clip_cfg, urls, batch_size=cfg.batch_size, num_workers=cfg.num_workers, seed=seed,
+                shuffle_buffer_clips=cfg.shuffle_buffer_clips,
+            )
+
+        return build_features
     raise NotImplementedError(f"data.source={cfg.source!r} is not available yet")
 
 
@@ -98,6 +108,13 @@ def build_val_batches(
         from craft_jepa.data.loader import build_val_loader
 
         return build_val_loader(
+            clip_cfg, urls, batch_size=batch_size, num_workers=min(cfg.num_workers, 2),
+            max_clips=max_clips, seed=seed,
+        )
+    if cfg.source == "features":
+        from craft_jepa.data.features import build_feature_val_loader
+
+        return build_feature_val_loader(
             clip_cfg, urls, batch_size=batch_size, num_workers=min(cfg.num_workers, 2),
             max_clips=max_clips, seed=seed,
         )
@@ -172,6 +189,9 @@ def resolve_scaler(cfg: DataConfig, clip_cfg: Any, run_dir: Path, *, may_fit: bo
         scaler = ActionScaler.load(saved)
     elif not may_fit:
         return None
+    elif cfg.source == "features":
+        raise ValueError("data.source=features needs data.scaler: feature shards hold no jsonl to fit one on "
+                         "(craft-jepa encode writes OUT_DIR/scaler.json, or run craft-jepa fit-scaler on the video shards)")
     else:
         from craft_jepa.data.fit_scaler import FitScalerConfig, fit_action_scaler
 

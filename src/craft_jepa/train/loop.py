@@ -125,6 +125,11 @@ def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSum
         scaler = resolve_scaler(cfg.data, cfg.clip, run_dir, may_fit=False)
 
     train_urls, val_urls = resolve_shards(cfg.data)
+    if cfg.data.source == "features":  # fail now, not in a loader worker, on shards made for another setup
+        from craft_jepa.data.features import check_feature_shards
+
+        check_feature_shards(train_urls + val_urls, cfg.clip, embed_dim=cfg.encoder.embed_dim,
+                             grid_size=cfg.predictor.grid_size, encoder=cfg.encoder.name)
     seed_everything(cfg.seed)  # identical predictor init on every rank
     predictor = ACPredictor(cfg.predictor)
     encoder = FrozenEncoder.from_config(cfg.encoder, info.device) if cfg.data.source == "video" else None

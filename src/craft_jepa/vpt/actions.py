@@ -143,6 +143,16 @@ def frame_ticks_for_clip(
     return [start_tick + round(k * stride) for k in range(frames)]
 
 
+def segment_frame_ticks(
+    num_ticks: int, fps: float, start_tick: int = 0, source_fps: float = SOURCE_FPS
+) -> list[int]:
+    """Every frame tick of a `num_ticks`-long segment sampled at `fps` from `start_tick`."""
+    frames = 0 if start_tick >= num_ticks else int((num_ticks - 1 - start_tick) * fps / source_fps) + 2
+    if frames == 0:
+        return []
+    return [t for t in frame_ticks_for_clip(start_tick, frames, fps, source_fps) if t < num_ticks]
+
+
 def clip_span_ticks(frames: int, fps: float, source_fps: float = SOURCE_FPS) -> int:
     """Raw ticks a clip needs: last frame tick - first frame tick + 1."""
     return frame_ticks_for_clip(0, frames, fps, source_fps)[-1] + 1

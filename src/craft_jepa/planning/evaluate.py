@@ -1,0 +1,34 @@
+"""One call for `craft-jepa eval`: model metrics, then offline planning, then the report files.
+
+The eval stage cannot import planning (data flows eval -> planning), so the function that runs
+both lives here and the CLI stays a thin argument parser.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from craft_jepa.eval.loading import load_run
+from craft_jepa.eval.report import write_report
+from craft_jepa.eval.runner import EvalConfig, encode_val_clips, evaluate_encoded
+from craft_jepa.planning.offline import OfflinePlanConfig, evaluate_planning
+
+
+def evaluate_run(run_or_export_dir: str | os.PathLike[str], data: str | list[str],
+                 out_dir: str | os.PathLike[str], eval_config: EvalConfig,
+                 plan_config: OfflinePlanConfig | None, device: str = "cpu",
+                 which: str = "best") -> tuple[dict, dict[str, Path]]:
+    """Evaluate, plan (when plan_config is given) and write the report; -> (report, paths)."""
+    start = time.perf_counter()
+    run = load_run(run_or_export_dir, device, which)
+    clips = encode_val_clips(run, data, eval_config)
+    encode_s = time.perf_counter() - start
+    report = evaluate_encoded(run, clips, eval_config)
+    report["timings"]["encode_s"] = encode_s
+    if plan_config is not None:
+        start = time.perf_counter()
+        report["planning"] = evaluate_planning(run, clips, plan_config, eval_config.progress)
+        report["timings"]["planning_s"] = time.perf_counter() - start
+    return report, write_report(report, out_dir)

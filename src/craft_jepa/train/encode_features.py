@@ -1,0 +1,235 @@
+"""The encoding driver: video shards -> feature shards, so the predictor can be trained many
+times for the price of one pass of the frozen encoder (`craft-jepa encode`).
+
+Output shard k holds the runs (data/feature_format.py) of input shard k, in input order.
+Shards are the unit of work and of resumption:
+- under torchrun every rank takes input shards k with k % WORLD_SIZE == RANK and writes
+  their outputs (no process group is needed: the ranks never talk to each other);
+- an output is written as `NAME.partial` and renamed to NAME only when complete, so a
+  killed job leaves no half shard under a final name, and a rerun skips every NAME that
+  exists;
+- an input shard that cannot be read to the end (truncated, network error) is reported and
+  gets no output, so the next run retries it. Bad segments inside a readable shard are
+  skipped and counted, as the video loader does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from craft_jepa.configuration import config_to_dict
+from craft_jepa.data.clips import ClipConfig, Segment, SegmentError, normalize
+from craft_jepa.data.feature_format import TOKEN_DTYPES, FeatureMeta, FeatureRun, pack_run, parse_windows, plan_runs
+from craft_jepa.data.shards import expand_urls
+from craft_jepa.encoders import EncoderConfig, FrozenEncoder
+from craft_jepa.train.distributed import resolve_device
+from craft_jepa.vpt.actions import aggregate_steps, is_null_action
+from craft_jepa.vpt.layouts import get_action_layout, get_state_layout
+
+log = logging.getLogger(__name__)
+
+_NUMBERED = re.compile(r"\{(\d+)\.\.(\d*)\}")  # {000000..} or {000000..000099}
+_PRINTF = re.compile(r"%0?(\d*)d")
+
+
+@dataclass
+class EncodeConfig:
+    data: str | list[str]  # input video shards (glob, braces, dir, list)
+    out: str  # output pattern: features-{000000..}.tar or features-%06d.tar
+    windows: str = "all"  # all | val | N windows per segment (see plan_runs)
+    dtype: str = "bf16"  # stored token dtype: bf16 | fp16 | fp32
+    pool: int = 1  # average K x K patches: K^2 fewer tokens per frame
+    batch_size: int = 64  # frames per encoder forward
+    frames_per_sample: int = 64  # longest run (windows=all); runs overlap by clip.frames - 1
+    seed: int = 0  # windows=val|N: the same seed as validation.seed picks the same windows
+    device: str = "auto"
+    decoder_threads: int = 1
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.data:
+            raise ValueError("EncodeConfig.data is empty: give the video shards to encode")
+        self.windows = parse_windows(self.windows)
+        if self.dtype not in TOKEN_DTYPES:
+            raise ValueError(f"EncodeConfig.dtype={self.dtype!r} must be one of {sorted(TOKEN_DTYPES)}")
+        for name in ("pool", "batch_size", "frames_per_sample"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"EncodeConfig.{name}={getattr(self, name)} must be >= 1")
+        output_paths(self.out, 1)  # raises on a pattern without a shard number
+
+
+@dataclass
+class EncodeSummary:
+    shards_written: list[str] = field(default_factory=list)
+    shards_skipped: list[str] = field(default_factory=list)  # already complete
+    shards_failed: dict[str, str] = field(default_factory=dict)  # input url -> error
+    runs: int = 0
+    frames: int = 0
+    windows: int = 0  # training windows of clip.frames frames the written runs hold
+    skipped: Counter = field(default_factory=Counter)  # bad segments by kind
+
+
+def output_paths(pattern: str, count: int) -> list[str]:
+    """Output shard names for `count` inputs: `{000000..}` or `%06d` becomes the shard number."""
+    match = _NUMBERED.search(pattern)
+    if match:
+        width, offset = len(match.group(1)), int(match.group(1))
+        return [pattern[:match.start()] + f"{offset + k:0{width}d}" + pattern[match.end():] for k in range(count)]
+    if _PRINTF.search(pattern):
+        return [pattern % k for k in range(count)]
+    raise ValueError(f"output pattern {pattern!r} needs a shard number: e.g. features-{{000000..}}.tar "
+                     f"or features-%06d.tar")
+
+
+def pool_tokens(tokens: torch.Tensor, pool: int) -> torch.Tensor:
+    """(L, g*g, D) -> (L, (g/K)^2, D) by averaging K x K neighbouring patches."""
+    if pool == 1:
+        return tokens
+    frames, count, dim = tokens.shape
+    grid = int(round(count**0.5))
+    if grid * grid != count or grid % pool:
+        raise ValueError(f"cannot pool {count} tokens per frame ({grid}x{grid} grid) by {pool}")
+    image = tokens.reshape(frames, grid, grid, dim).permute(0, 3, 1, 2)  # (L, D, g, g)
+    pooled = F.avg_pool2d(image.float(), pool)  # (L, D, g/K, g/K)
+    return pooled.permute(0, 2, 3, 1).reshape(frames, (grid // pool) ** 2, dim)  # (L, N/K^2, D)
+
+
+class ShardEncoder:
+    """Encodes the runs of one segment after another with one frozen encoder."""
+
+    def __init__(self, clip_cfg: ClipConfig, encoder_cfg: EncoderConfig, cfg: EncodeConfig,
+                 device: torch.device) -> None:
+        if encoder_cfg.img_size != clip_cfg.size:
+            raise ValueError(f"encoder.img_size={encoder_cfg.img_size} must equal clip.size={clip_cfg.size}")
+        self.clip_cfg, self.encoder_cfg, self.cfg, self.device = clip_cfg, encoder_cfg, cfg, device
+        self.encoder = FrozenEncoder.from_config(encoder_cfg, device)
+        self.action_layout = get_action_layout(clip_cfg.action_layout)
+        self.state_layout = get_state_layout(clip_cfg.state_layout)
+        grid = encoder_cfg.grid_size
+        if grid % cfg.pool:
+            raise ValueError(f"pool={cfg.pool} does not divide the {grid}x{grid} patch grid")
+        self.grid_out = grid // cfg.pool
+
+    def encode_frames(self, frames_uint8: Any) -> torch.Tensor:
+        """uint8 (L, H, W, 3) -> stored tokens (L, N, D) on the CPU."""
+        pixels = torch.from_numpy(normalize(frames_uint8, self.clip_cfg.mean, self.clip_cfg.std))  # (L, 3, H, W)
+        tokens = self.encoder(pixels[None].to(self.device), chunk_size=self.cfg.batch_size)[0]  # (L, N, D)
+        tokens = pool_tokens(tokens, self.cfg.pool)
+        return tokens.to(TOKEN_DTYPES[self.cfg.dtype]).cpu()
+
+    def segment_runs(self, sample: dict[str, Any], source: str) -> Iterator[FeatureRun]:
+        """Runs of one video sample; SegmentError for a bad segment."""
+        key = str(sample.get("__key__"))
+        segment = Segment(f"{source}:{key}", sample.get("mp4"), sample.get("jsonl"),
+                          decoder_threads=self.cfg.decoder_threads)
+        try:
+            plans = plan_runs(key, segment.max_start(self.clip_cfg), segment.usable, self.clip_cfg,
+                              self.cfg.windows, frames_per_sample=self.cfg.frames_per_sample, seed=self.cfg.seed)
+            for ticks in plans:
+                run_cfg = dataclasses.replace(self.clip_cfg, frames=len(ticks))
+                (clip,) = segment.cut([ticks[0]], run_cfg, self.action_layout, self.state_layout)
+                steps = aggregate_steps(segment.ticks, ticks)
+                yield FeatureRun(
+                    meta=self._meta(key, ticks, source),
+                    tokens=self.encode_frames(clip.frames),  # (L, N, D)
+                    actions=torch.from_numpy(clip.actions),  # (L-1, A)
+                    states=torch.from_numpy(clip.states),  # (L, S)
+                    null_steps=torch.tensor([is_null_action(s) for s in steps], dtype=torch.bool),  # (L-1,)
+                )
+        finally:
+            segment.close()
+
+    def _meta(self, key: str, ticks: list[int], source: str) -> FeatureMeta:
+        return FeatureMeta(
+            key=key, frame_ticks=[int(t) for t in ticks], fps=float(self.clip_cfg.fps),
+            clip_frames=self.clip_cfg.frames, encoder=self.encoder_cfg.name,
+            embed_dim=self.encoder_cfg.embed_dim, grid_size=self.grid_out, pool=self.cfg.pool,
+            dtype=self.cfg.dtype, action_layout=list(self.action_layout.feature_names),
+            state_layout=self.clip_cfg.state_layout, windows=self.cfg.windows, source=source,
+            encoder_config=config_to_dict(self.encoder_cfg),
+        )
+
+    def encode_shard(self, url: str, out_path: str, summary: EncodeSummary, bar: Any) -> None:
+        """Write out_path from url via out_path.partial; raise OSError if url is unreadable."""
+        import webdataset as wds
+
+        errors: list[str] = []
+
+        def on_error(exn: Exception) -> bool:
+            errors.append(f"{type(exn).__name__}: {exn}")
+            return False  # stop reading this shard: it must not be marked complete
+
+        partial = out_path + ".partial"
+        runs = frames = windows = 0
+        skipped: Counter = Counter()
+        with open(partial, "wb") as stream:
+            writer = wds.TarWriter(stream)
+            try:
+                for sample in wds.tarfile_to_samples(handler=on_error)([{"url": url}]):
+                    try:
+                        for run in self.segment_runs(sample, url):
+                            writer.write(pack_run(run))
+                            length = len(run.meta.frame_ticks)
+                            runs, frames = runs + 1, frames + length
+                            windows += length - self.clip_cfg.frames + 1
+                            bar.update(length)
+                    except SegmentError as err:
+                        skipped[err.kind] += 1
+                        log.warning("skipped (%s): %s", err.kind, err)
+            finally:
+                writer.close()
+        if errors:
+            os.remove(partial)
+            raise OSError(f"{url}: {errors[0]}")
+        os.replace(partial, out_path)
+        summary.shards_written.append(out_path)
+        summary.runs, summary.frames, summary.windows = summary.runs + runs, summary.frames + frames, summary.windows + windows
+        summary.skipped.update(skipped)
+
+
+def encode_features(clip_cfg: ClipConfig, encoder_cfg: EncoderConfig, cfg: EncodeConfig, *,
+                    rank: int | None = None, world_size: int | None = None) -> EncodeSummary:
+    """Encode this rank's share of the input shards (RANK / WORLD_SIZE from torchrun if unset)."""
+    from tqdm import tqdm
+
+    rank = int(os.environ.get("RANK", 0)) if rank is None else rank
+    world_size = int(os.environ.get("WORLD_SIZE", 1)) if world_size is None else world_size
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} outside world size {world_size}")
+    inputs = expand_urls(cfg.data)
+    outputs = output_paths(cfg.out, len(inputs))
+    clash = {os.path.abspath(u) for u in inputs} & {os.path.abspath(o) for o in outputs}
+    if clash:
+        raise ValueError(f"output pattern {cfg.out!r} would overwrite input shards: {sorted(clash)[:3]}")
+    summary = EncodeSummary()
+    mine = list(range(rank, len(inputs), world_size))
+    summary.shards_skipped = [outputs[k] for k in mine if os.path.exists(outputs[k])]
+    todo = [k for k in mine if not os.path.exists(outputs[k])]
+    if not todo:
+        return summary
+    device = resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", rank if world_size > 1 else 0)))
+    shard_encoder = ShardEncoder(clip_cfg, encoder_cfg, cfg, device)
+    for k in todo:
+        os.makedirs(os.path.dirname(os.path.abspath(outputs[k])), exist_ok=True)
+    with tqdm(unit="frame", desc=f"encode rank {rank}", position=rank, disable=not cfg.progress) as bar:
+        for n, k in enumerate(todo):
+            bar.set_postfix_str(f"shard {n + 1}/{len(todo)} {os.path.basename(inputs[k])}")
+            if os.path.exists(outputs[k]):  # another job finished it meanwhile
+                summary.shards_skipped.append(outputs[k])
+                continue
+            try:
+                shard_encoder.encode_shard(inputs[k], outputs[k], summary, bar)
+            except OSError as err:
+                summary.shards_failed[inputs[k]] = str(err)
+                log.error("input shard failed, no output written (a rerun retries it): %s", err)
+    return summary

@@ -1,0 +1,91 @@
+"""Model folders for eval / planning / API / CLI tests.
+
+- `make_tiny_export(folder)`: an EXPORT_DIR with an untrained tiny predictor (32 px frames,
+  2x2 tokens) and a scaler fitted on synthetic-like camera statistics. Built in
+  milliseconds, through the public export format of `train.export`.
+- `trained_run(root, shards)`: a RUN_DIR trained by the real loop on the synthetic shards for a
+  few CPU minutes; built once per test session (memoized here because eval, planning, API and
+  CLI tests all use it) and reused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+TINY_FRAMES = 4
+_TRAINED: dict[str, Path] = {}
+
+
+def make_tiny_export(folder: str | os.PathLike[str], seed: int = 0) -> Path:
+    from safetensors.torch import save_file
+
+    from craft_jepa.configuration import config_to_dict
+    from craft_jepa.data.clips import ClipConfig
+    from craft_jepa.encoders import EncoderConfig
+    from craft_jepa.models import ACPredictor, PredictorConfig
+    from craft_jepa.train.export import EXPORT_FORMAT, EXPORT_VERSION, META_FILE, WEIGHTS_FILE
+    from craft_jepa.vpt.layouts import get_action_layout
+    from craft_jepa.vpt.scaler import ActionScaler
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    encoder = EncoderConfig(name="vit_tiny", img_size=32, init_seed=seed)
+    predictor_cfg = PredictorConfig(preset="ac_tiny", encoder_dim=96, grid_size=2, action_dim=38,
+                                    state_dim=0, init_seed=seed)
+    clip = ClipConfig(frames=TINY_FRAMES, size=32, action_layout="vpt38")
+    layout = get_action_layout("vpt38")
+    rng = np.random.default_rng(seed)
+    actions = np.zeros((500, layout.dim), dtype=np.float32)
+    dx, dy = rng.normal(0, 40, 500), rng.normal(0, 15, 500)  # mouse units per step
+    actions[:, :4] = np.stack([dx, dy, dx * 0.15, dy * 0.15], -1)
+    scaler = ActionScaler.fit(layout, actions)
+    predictor = ACPredictor(predictor_cfg)
+    tensors = {k: v.detach().contiguous() for k, v in predictor.state_dict().items()}
+    save_file(tensors, str(out / WEIGHTS_FILE), metadata={"format": EXPORT_FORMAT})
+    meta = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "step": 0, "source": "tests",
+            "encoder": config_to_dict(encoder), "predictor": config_to_dict(predictor_cfg),
+            "clip": config_to_dict(clip), "scaler": scaler.to_dict()}
+    (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    return out
+
+
+# Training recipe of the bar tests: the tiny CPU config, a predictor wide enough to carry the
+# 96-dim encoder tokens through, and enough steps to beat copy-last at horizon 1.
+TRAIN_OVERRIDES = [
+    "predictor.width=192", "predictor.heads=4", "predictor.depth=2",
+    "schedule.total_steps=100", "schedule.warmup_steps=5", "schedule.decay_steps=10",
+    "validation.every=100", "checkpoint.latest_every=100", "checkpoint.every=100",
+    "logging.progress_bar=false", "logging.tensorboard=false",
+]
+
+
+def trained_run(root: str | os.PathLike[str], shards: list[str], val_fraction: float = 0.34) -> Path:
+    """Train configs/tiny-cpu.yaml on `shards` once per session; -> RUN_DIR."""
+    key = ",".join(shards)
+    if key in _TRAINED:
+        return _TRAINED[key]
+    from craft_jepa.configuration import load_config
+    from craft_jepa.train.config import RunConfig
+    from craft_jepa.train.loop import train
+
+    run_dir = Path(root) / "trained-run"
+    config = Path(__file__).resolve().parents[2] / "configs" / "tiny-cpu.yaml"
+    overrides = TRAIN_OVERRIDES + [f"run_dir={run_dir}", f"data.train_shards={json.dumps(list(shards))}",
+                                   f"data.val_fraction={val_fraction}"]
+    os.environ.setdefault("VPT_DATA_PATH", str(Path(shards[0]).parent))
+    cfg = load_config(RunConfig, str(config), overrides)
+    start = time.perf_counter()
+    torch_threads = torch.get_num_threads()
+    try:
+        train(cfg, single_process=True)
+    finally:
+        torch.set_num_threads(torch_threads)
+    print(f"trained the session's tiny run in {time.perf_counter() - start:.0f} s")
+    _TRAINED[key] = run_dir
+    return run_dir

@@ -1,0 +1,55 @@
+"""The eval runner end to end on synthetic shards with an untrained tiny export (fast)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from craft_jepa.eval.runner import EvalConfig
+from craft_jepa.planning.cem import CEMConfig
+from craft_jepa.planning.evaluate import evaluate_run
+from craft_jepa.planning.offline import OfflinePlanConfig
+
+from .runs import make_tiny_export
+
+
+def _configs(seed: int = 0):
+    eval_cfg = EvalConfig(clips=6, windows_per_segment=2, batch_size=4, seed=seed, progress=False)
+    plan_cfg = OfflinePlanConfig(pairs=3, landscape_points=5, plan_batch=2,
+                                 cem=CEMConfig(horizon=2, samples=16, top_k=4, iterations=2, seed=seed))
+    return eval_cfg, plan_cfg
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory):
+    return make_tiny_export(tmp_path_factory.mktemp("export"))
+
+
+def test_report_files_and_contents(export_dir, synth_dataset, tmp_path):
+    report, paths = evaluate_run(export_dir, list(synth_dataset.shard_urls), tmp_path / "a", *_configs())
+    for name in ("json", "markdown", "horizons", "sensitivity", "landscape"):
+        assert paths[name].is_file() and paths[name].stat().st_size > 0, name
+    assert paths["horizons"].read_bytes()[:4] == b"\x89PNG"
+    assert report["clips"] == 6 and report["horizon"] == 3
+    for mode in ("tf", "rollout"):
+        assert set(report["horizons"][mode]) == {"model", "copy_last", "dataset_mean",
+                                                 "zero_actions", "shuffled_actions"}
+        assert all(len(v["l1"]) == 3 for v in report["horizons"][mode].values())
+    assert {"camera", "movement", "hotbar", "buttons", "gui"} <= set(report["sensitivity"])
+    assert {"real", "predicted", "copy_last", "mean_action"} <= set(report["probe"])
+    summary = report["planning"]["summary"]
+    assert summary["pairs"] == 3 and 0.0 <= summary["key_agreement"] <= 1.0
+    assert len(report["planning"]["landscape"]["energy"]) == 5
+    assert isinstance(report["data_stats"], dict)
+    loaded = json.loads(paths["json"].read_text())  # strict JSON (no NaN)
+    assert loaded["headline"]["model_l1_h1"] == pytest.approx(report["headline"]["model_l1_h1"])
+    markdown = paths["markdown"].read_text()
+    assert "copy last frame" in markdown and "Offline planning" in markdown
+
+
+def test_same_seed_same_report(export_dir, synth_dataset, tmp_path):
+    a, _ = evaluate_run(export_dir, list(synth_dataset.shard_urls), tmp_path / "a", *_configs())
+    b, _ = evaluate_run(export_dir, list(synth_dataset.shard_urls), tmp_path / "b", *_configs())
+    a.pop("timings"), b.pop("timings")
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
