@@ -92,7 +92,8 @@ def decoder_only(urls: list[str], cfg: ClipConfig, rounds: int) -> dict[str, tup
         with SegmentVideo(data) as video:
             last = video.num_frames - 1 - cfg.span_ticks
         starts = rng.integers(0, last, cfg.clips_per_segment)
-        plans.append((data, sorted({int(t) for s in starts for t in frame_ticks_for_clip(int(s), cfg.frames, cfg.fps)})))
+        needed = {t for s in starts for t in frame_ticks_for_clip(int(s), cfg.frames, cfg.fps)}
+        plans.append((data, sorted(needed)))
     out = {}
     for name in ("baseline", "sparse"):
         decoded = 0

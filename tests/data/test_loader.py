@@ -129,7 +129,7 @@ def test_dataset_pickles_without_pipeline_state(synth_dataset):
     stream = ClipStream(cfg, list(synth_dataset.shard_urls), StreamConfig(train=True, seed=0))
     clone = pickle.loads(pickle.dumps(stream))  # what a `spawn` DataLoader worker receives
     item = next(iter(clone))
-    assert item["frames"].shape == (4, 3, 32, 32) and item["key"] in synth_dataset.stems
+    assert item["frames"].shape == (4, 32, 32, 3) and item["key"] in synth_dataset.stems  # uint8 until collated
 
 
 def test_drop_null_windows_counts_what_it_drops(synth_dataset):
@@ -140,3 +140,31 @@ def test_drop_null_windows_counts_what_it_drops(synth_dataset):
     dropped = sum(int(b["stats"]["null_windows"].sum()) for b in batches)
     assert dropped > 0  # single-tick windows on idle stretches are null
     assert all(b["actions"].abs().sum(dim=(1, 2)).min() > 0 for b in batches)
+
+
+def test_collator_normalizes_with_the_encoder_mean_and_std():
+    from craft_jepa.data.loader import ClipCollator
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (2, 3, 5, 4, 3), dtype=np.uint8)  # (B, T, H, W, 3)
+    items = [{"frames": p, "actions": np.zeros((2, 38), np.float32), "states": np.zeros((3, 0), np.float32),
+              "key": f"k{i}", "start_tick": i, "stats": dict.fromkeys(STAT_KEYS, i)} for i, p in enumerate(pixels)]
+    mean, std = (0.1, 0.5, 0.9), (0.2, 0.3, 0.4)
+    batch = ClipCollator(mean, std)(items)
+    expected = (pixels.astype(np.float64) / 255 - np.array(mean)) / np.array(std)  # (B, T, H, W, 3)
+    np.testing.assert_allclose(batch["frames"].numpy(), expected.transpose(0, 1, 4, 2, 3), rtol=1e-5, atol=1e-5)
+    assert batch["frames"].dtype == torch.float32 and batch["states"].shape == (2, 3, 0)
+    assert batch["stats"]["bad_mp4"].tolist() == [0, 1] and batch["start_tick"].dtype == torch.int64
+
+
+@pytest.mark.slow
+def test_spawned_workers_yield_the_same_val_clips(synth_dataset):
+    """The original loader broke under `spawn`: the dataset and collator must pickle, and the
+    pipeline must be built inside the worker."""
+    cfg = ClipConfig(frames=4, fps=5, size=32)
+    urls = list(synth_dataset.shard_urls)
+    in_process = list(build_val_loader(cfg, urls, batch_size=2, num_workers=0, max_clips=None, seed=7))
+    spawned = list(build_val_loader(cfg, urls, batch_size=2, num_workers=1, max_clips=None, seed=7,
+                                    multiprocessing_context="spawn"))
+    assert _summary(spawned) == _summary(in_process)
+    torch.testing.assert_close(spawned[0]["frames"], in_process[0]["frames"], rtol=0, atol=0)

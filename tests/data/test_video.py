@@ -61,3 +61,29 @@ def test_corrupt_mp4_raises_video_error(stamped_mp4, make_bad):
     with pytest.raises(VideoError):
         with SegmentVideo(make_bad(data)) as video:
             video.decode(list(range(n)), 16)
+
+
+def test_cut_off_faststart_mp4_keeps_only_complete_frames(tmp_path):
+    """With the index up front (faststart) a cut-off file still opens; the frame torn in half
+    must not be decoded into a clip."""
+    import av
+
+    _, frames = generate_recording(SynthConfig(seconds=2.0, seed=9, stamp_index=True))
+    path = str(tmp_path / "fs.mp4")
+    with av.open(path, "w", format="mp4", options={"movflags": "faststart"}) as container:
+        stream = container.add_stream("libx264", rate=20)
+        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        stream.options = {"preset": "ultrafast", "g": "10"}
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    with open(path, "rb") as f:
+        data = f.read()
+    with SegmentVideo(data) as whole:
+        n = whole.num_frames
+    with SegmentVideo(data[: int(len(data) * 0.9)]) as cut:
+        assert 0 < cut.num_frames < n
+        indices = list(range(cut.num_frames))
+        assert [read_stamp(f) for f in cut.decode(indices, 40)] == indices

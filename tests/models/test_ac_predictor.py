@@ -155,3 +155,21 @@ def test_config_presets_and_validation():
         PredictorConfig(preset="ac_huge")
     with pytest.raises(ValueError, match="state_dim"):
         PredictorConfig(preset="ac_tiny", state_dim=-1)
+
+
+def test_frozen_encoder_feeds_the_predictor():
+    """The demo-size pairing: vit_tiny at 64 px (4x4 patches) under an ac_tiny predictor."""
+    from craft_jepa.encoders import EncoderConfig, FrozenEncoder
+
+    encoder_config = EncoderConfig(name="vit_tiny", img_size=64, init_seed=0)
+    encoder = FrozenEncoder.from_config(encoder_config)
+    predictor = ACPredictor(PredictorConfig(preset="ac_tiny", encoder_dim=encoder_config.embed_dim,
+                                            grid_size=encoder_config.grid_size, action_dim=4, init_seed=0))
+    frames = torch.randn(2, 3, 3, 64, 64)
+    tokens = encoder(frames)  # (B, T, N, D), no grad
+    actions = torch.randn(2, 3, 4)
+    predicted = predictor(tokens[:, :-1], actions[:, :-1])
+    loss = (predicted - tokens[:, 1:]).abs().mean()
+    loss.backward()
+    assert predicted.shape == tokens[:, 1:].shape and predictor.predictor_embed.weight.grad is not None
+    assert predictor.rollout(tokens[:, :1], actions, steps=3).shape == (2, 3, 16, 96)

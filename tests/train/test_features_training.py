@@ -53,6 +53,12 @@ def encoded(synth_dataset, tmp_path_factory):
     }
 
 
+@pytest.fixture(scope="module")
+def video_batches(synth_dataset):
+    """The video validation loader's batches (decoded once for the whole module)."""
+    return video_val(synth_dataset)
+
+
 def read_runs(urls):
     import webdataset as wds
 
@@ -78,9 +84,9 @@ def make_runner(with_encoder: bool) -> StepRunner:
                       ScheduleConfig(total_steps=20, warmup_steps=0, decay_steps=0), DistInfo(), precision="fp32")
 
 
-def test_val_encoding_yields_the_video_validation_clips(synth_dataset, encoded):
+def test_val_encoding_yields_the_video_validation_clips(synth_dataset, encoded, video_batches):
     encoder = FrozenEncoder.from_config(ENC)
-    video, features = video_val(synth_dataset), feature_val(encoded["val_fp32"])
+    video, features = video_batches, feature_val(encoded["val_fp32"])
     assert len(video) == len(features) and sum(len(b["key"]) for b in video) == len(synth_dataset.stems)
     for v, f in zip(video, features):
         assert v["key"] == f["key"]
@@ -90,8 +96,8 @@ def test_val_encoding_yields_the_video_validation_clips(synth_dataset, encoded):
 
 
 @pytest.mark.parametrize("which, rel", [("val_fp32", 1e-5), ("val_bf16", 5e-3)])
-def test_training_from_features_matches_training_from_video(synth_dataset, encoded, which, rel):
-    video, features = video_val(synth_dataset), feature_val(encoded[which])
+def test_training_from_features_matches_training_from_video(synth_dataset, encoded, video_batches, which, rel):
+    video, features = video_batches, feature_val(encoded[which])
     from_video, from_features = make_runner(True), make_runner(False)
     val_v, val_f = from_video.validate(video), from_features.validate(features)
     assert val_v["clips"] == val_f["clips"] == len(synth_dataset.stems)

@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames-per-sample", type=int, default=64,
                         help="longest run per tar sample with --windows all (runs overlap by clip.frames-1)")
     parser.add_argument("--seed", type=int, default=0, help="picks the windows of --windows val|N")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="video decoding processes per rank (each takes whole input shards)")
     parser.add_argument("--device", default=None, help="default: the config's device (auto: cuda:LOCAL_RANK)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="dotted override of the run config, e.g. --set encoder.checkpoint=/w/vitl.pt")
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         encode_cfg = EncodeConfig(
             data=args.data, out=args.out, windows=args.windows, dtype=args.dtype, pool=args.pool,
             batch_size=args.batch_size, frames_per_sample=args.frames_per_sample, seed=args.seed,
-            device=args.device or cfg.device, progress=not args.no_progress,
+            device=args.device or cfg.device, workers=args.workers, progress=not args.no_progress,
         )
     except (ConfigError, ValueError, OSError) as err:
         print(f"craft-jepa encode: {err}", file=sys.stderr)

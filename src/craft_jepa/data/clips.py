@@ -84,7 +84,7 @@ class ClipConfig:
 class Clip:
     key: str
     start_tick: int
-    frames: np.ndarray  # uint8 (T, H, W, 3); normalized to float32 (T, 3, H, W) by `normalize`
+    frames: np.ndarray  # uint8 (T, H, W, 3); the loader's collator normalizes batches
     actions: np.ndarray  # float32 (T-1, A), raw layout vectors
     states: np.ndarray  # float32 (T, S)
     null_window: bool = False  # every step is VPT's null action
@@ -93,14 +93,6 @@ class Clip:
     @property
     def nbytes(self) -> int:
         return self.frames.nbytes + self.actions.nbytes + self.states.nbytes
-
-
-def normalize(frames: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
-    """uint8 (T, H, W, 3) -> float32 (T, 3, H, W), (x / 255 - mean) / std per channel."""
-    scale = np.float32(1.0 / 255.0) / np.asarray(std, np.float32)  # (3,)
-    shift = np.asarray(mean, np.float32) / np.asarray(std, np.float32)  # (3,)
-    out = frames.astype(np.float32) * scale - shift  # (T, H, W, 3)
-    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))  # (T, 3, H, W)
 
 
 class Segment:

@@ -7,8 +7,9 @@ itself is only a config plus a URL list and pickles under `spawn`):
                           resampled forever (ResampledShards, seeded per rank/worker)
                   [val]   split by node, split by worker, each shard once, in order
                -> tar samples (WebDataset) -> decode K clips per segment (PyAV, sparse)
-               -> [train] bounded shuffle buffer of decoded clips -> normalize -> clip dicts
-    DataLoader collates clip dicts into the batch contract of docs/architecture.md.
+               -> [train] bounded shuffle buffer of decoded clips -> clip dicts (uint8 frames)
+    DataLoader batches them with `ClipCollator` (in the worker): the batch contract of
+    docs/architecture.md, frames normalized to float32 (B, T, 3, H, W).
 
 Bad input never stops the stream: a broken shard, a sample without mp4 or jsonl, a corrupt mp4,
 mismatched counts or a too-short segment is skipped with a `DataWarning` naming shard and key,
@@ -18,7 +19,7 @@ and counted into the `stats` of the next clip that worker yields.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from craft_jepa.data.clips import STAT_KEYS, Clip, ClipConfig, Segment, SegmentError, fixed_start, normalize, random_starts
+from craft_jepa.data.clips import STAT_KEYS, Clip, ClipConfig, Segment, SegmentError, fixed_start, random_starts
 from craft_jepa.data.shards import expand_urls
 from craft_jepa.vpt.layouts import get_action_layout, get_state_layout
 
@@ -124,7 +125,8 @@ class ClipStream(IterableDataset):
         def on_error(exn: Exception) -> bool:
             if current["serial"] not in reported:
                 reported.add(current["serial"])
-                counters.add("bad_shard", f"shard {current['url']}: {type(exn).__name__}: {exn.args[0] if exn.args else exn}")
+                reason = exn.args[0] if exn.args else exn
+                counters.add("bad_shard", f"shard {current['url']}: {type(exn).__name__}: {reason}")
             return True  # keep going with the next shard
 
         yield from wds.tarfile_to_samples(handler=on_error)(track(self._shard_urls()))
@@ -163,7 +165,7 @@ class ClipStream(IterableDataset):
 
     def _emit(self, clip: Clip, counters: _Counters) -> dict[str, Any]:
         return {
-            "frames": normalize(clip.frames, self.clip_cfg.mean, self.clip_cfg.std),  # (T, 3, H, W)
+            "frames": clip.frames,  # uint8 (T, H, W, 3): ClipCollator normalizes the whole batch at once
             "actions": clip.actions,  # (T-1, A)
             "states": clip.states,  # (T, S)
             "key": clip.key,
@@ -200,16 +202,33 @@ class ClipStream(IterableDataset):
             warnings.warn(f"end of stream: skipped input after the last clip: {left}", DataWarning, stacklevel=2)
 
 
-def collate_clips(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Clip dicts -> the batch dict of docs/architecture.md."""
-    return {
-        "frames": torch.from_numpy(np.stack([it["frames"] for it in items])),  # (B, T, 3, H, W)
-        "actions": torch.from_numpy(np.stack([it["actions"] for it in items])),  # (B, T-1, A)
-        "states": torch.from_numpy(np.stack([it["states"] for it in items])),  # (B, T, S)
-        "key": [it["key"] for it in items],
-        "start_tick": torch.tensor([it["start_tick"] for it in items], dtype=torch.int64),  # (B,)
-        "stats": {k: torch.tensor([it["stats"][k] for it in items], dtype=torch.int64) for k in STAT_KEYS},
-    }
+class ClipCollator:
+    """Clip dicts -> the batch dict of docs/architecture.md; frames normalized here, per batch.
+
+    Runs inside the DataLoader worker. Normalizing the stacked uint8 batch in place costs one
+    float32 copy instead of one per clip plus another in `stack`. Picklable (plain floats).
+    """
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
+
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        pixels = torch.from_numpy(np.stack([it["frames"] for it in items]))  # uint8 (B, T, H, W, 3)
+        b, t, h, w, _ = pixels.shape
+        frames = torch.empty((b, t, 3, h, w), dtype=torch.float32)
+        frames.copy_(pixels.permute(0, 1, 4, 2, 3))  # (B, T, 3, H, W)
+        scale = 1.0 / (255.0 * torch.tensor(self.std)).view(1, 1, 3, 1, 1)
+        shift = (torch.tensor(self.mean) / torch.tensor(self.std)).view(1, 1, 3, 1, 1)
+        frames.mul_(scale).sub_(shift)
+        return {
+            "frames": frames,  # float32 (B, T, 3, H, W)
+            "actions": torch.from_numpy(np.stack([it["actions"] for it in items])),  # (B, T-1, A)
+            "states": torch.from_numpy(np.stack([it["states"] for it in items])),  # (B, T, S)
+            "key": [it["key"] for it in items],
+            "start_tick": torch.tensor([it["start_tick"] for it in items], dtype=torch.int64),  # (B,)
+            "stats": {k: torch.tensor([it["stats"][k] for it in items], dtype=torch.int64) for k in STAT_KEYS},
+        }
 
 
 class _LimitedLoader:
@@ -246,14 +265,16 @@ def _data_loader(dataset: ClipStream, batch_size: int, num_workers: int, drop_la
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if num_workers < 0:
         raise ValueError(f"num_workers must be >= 0, got {num_workers}")
-    return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_clips,
+    collate = ClipCollator(dataset.clip_cfg.mean, dataset.clip_cfg.std)
+    return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate,
                       drop_last=drop_last, persistent_workers=False,
                       multiprocessing_context=multiprocessing_context if num_workers > 0 else None)
 
 
 def build_train_loader(clip_cfg: ClipConfig, urls: str | list[str], *, batch_size: int, num_workers: int,
                        seed: int, shuffle_buffer_clips: int = 64, decoder_threads: int = 1,
-                       multiprocessing_context: str | None = None, decode_everything: bool = False) -> DataLoader:
+                       multiprocessing_context: str | None = None,
+                       decode_everything: bool = False) -> DataLoader:
     """Infinite, resampled batches; shards split by rank (torch.distributed) and by worker."""
     stream = ClipStream(clip_cfg, urls, StreamConfig(train=True, seed=seed, shuffle_buffer_clips=shuffle_buffer_clips,
                                                      decoder_threads=decoder_threads,

@@ -234,7 +234,8 @@ def stamp_index(frame: np.ndarray, index: int) -> None:
     for bit in range(STAMP_BITS):
         r, c = divmod(bit, STAMP_GRID)
         value = 255 if (index >> bit) & 1 else 0
-        frame[y0 + r * STAMP_BLOCK : y0 + (r + 1) * STAMP_BLOCK, x0 + c * STAMP_BLOCK : x0 + (c + 1) * STAMP_BLOCK] = value
+        top, left = y0 + r * STAMP_BLOCK, x0 + c * STAMP_BLOCK
+        frame[top : top + STAMP_BLOCK, left : left + STAMP_BLOCK] = value
 
 
 def read_stamp(square_crop: np.ndarray) -> int:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,6 +87,7 @@ class _PlayerState:
     gui_open: bool = False
     jump_tick: int = -1  # ticks since the jump started; -1 = on the ground
     swing: int = 0  # attack animation ticks left
+    sneaking: bool = False  # shift was held on the previous tick (lower eye height)
     mouse_x: float = 640.0
     mouse_y: float = 360.0
     stats: dict[str, int] = field(default_factory=dict)
@@ -188,6 +189,7 @@ def _advance(s: _PlayerState, keys: list[str], new_keys: list[str], buttons: lis
     s.y = 64.0 + (0.0 if s.jump_tick < 0 else 1.25 * math.sin(math.pi * s.jump_tick / JUMP_TICKS))
     if s.swing > 0:
         s.swing -= 1
+    s.sneaking = "key.keyboard.left.shift" in keys and not s.gui_open
     for key in new_keys:
         if key in HOTBAR_KEYS:
             s.hotbar = HOTBAR_KEYS.index(key)
@@ -197,8 +199,8 @@ def _advance(s: _PlayerState, keys: list[str], new_keys: list[str], buttons: lis
         s.gui_open = not s.gui_open
 
 
-def _view(s: _PlayerState, keys: list[str]) -> ViewState:
-    eye = SNEAK_EYE_HEIGHT if "key.keyboard.left.shift" in keys else EYE_HEIGHT
+def _view(s: _PlayerState) -> ViewState:
+    eye = SNEAK_EYE_HEIGHT if s.sneaking else EYE_HEIGHT
     return ViewState(yaw=s.yaw, pitch=s.pitch, x=s.x, z=s.z, eye_height=eye + (s.y - 64.0),
                      hotbar=s.hotbar, gui_open=s.gui_open, swing_phase=s.swing / 6.0)
 
@@ -228,11 +230,11 @@ def _line(s: _PlayerState, tick: int, milli: int, keys: list[str], new_keys: lis
     return json.dumps(record, separators=(",", ":"))
 
 
-def generate_recording(cfg: SynthConfig):
-    """Yield (jsonl_text, frames iterator) lazily: see `write_recording` for the file layout.
+def generate_recording(cfg: SynthConfig) -> tuple[list[str], Iterator[np.ndarray]]:
+    """Simulate one recording: `(lines, frames)`.
 
-    Returns `(lines, frames)` where `lines` is the list of jsonl lines and `frames` yields
-    len(lines) + 1 frames as (360, 640, 3) uint8 arrays (rendered on demand, one buffer reused).
+    `lines` are the jsonl lines; `frames` yields len(lines) + 1 frames as (360, 640, 3) uint8
+    arrays, rendered on demand into ONE reused buffer (copy a frame to keep it).
     """
     rng = np.random.default_rng([cfg.seed, 2])
     renderer = SceneRenderer(seed=cfg.seed)
@@ -245,17 +247,16 @@ def generate_recording(cfg: SynthConfig):
     views: list[ViewState] = []
     prev_keys: set[str] = set()
     prev_buttons: set[int] = set()
-    keys: list[str] = []
     for tick in range(n_lines):
         keys, buttons, dx, dy, dwheel = policy.act(state)
         new_keys = [k for k in keys if k not in prev_keys]
         new_buttons = [b for b in buttons if b not in prev_buttons]
-        views.append(_view(state, keys))
+        views.append(_view(state))  # frame `tick` shows the state BEFORE this tick's action
         milli = start_milli + 50 * tick + int(rng.integers(0, 4))
         lines.append(_line(state, tick, milli, keys, new_keys, buttons, new_buttons, dx, dy, dwheel))
         _advance(state, keys, new_keys, buttons, dx, dy, dwheel)
         prev_keys, prev_buttons = set(keys), set(buttons)
-    views.append(_view(state, keys))  # the extra trailing frame has no line
+    views.append(_view(state))  # the extra trailing frame has no line
 
     def frames():
         buffer = np.empty((HEIGHT, WIDTH, 3), np.uint8)

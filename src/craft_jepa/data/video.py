@@ -34,9 +34,15 @@ def resized_shape(width: int, height: int, size: int) -> tuple[int, int]:
 
 
 def to_rgb_crop(frame: av.VideoFrame, size: int) -> np.ndarray:
-    """Resize the short side to `size` (libswscale, area filter) and centre-crop: (size, size, 3) uint8."""
+    """Resize the short side to `size` and centre-crop: (size, size, 3) uint8 RGB.
+
+    libswscale scales in the decoder's YUV 4:2:0 first (area filter; even sizes for the chroma
+    planes), then converts the small frame to RGB: measured faster than scaling into RGB directly.
+    """
     w, h = resized_shape(frame.width, frame.height, size)
-    rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()  # (h, w, 3)
+    w, h = w + w % 2, h + h % 2
+    small = frame.reformat(width=w, height=h, format="yuv420p", interpolation="AREA")
+    rgb = small.reformat(format="rgb24").to_ndarray()  # (h, w, 3)
     y0, x0 = (h - size) // 2, (w - size) // 2
     return rgb[y0 : y0 + size, x0 : x0 + size]
 
@@ -70,6 +76,8 @@ class SegmentVideo:
         packets: list[av.Packet] = []
         try:
             for packet in self._container.demux(self._stream):
+                if packet.is_corrupt:
+                    break  # a file cut off inside this packet: keep the complete ones before it
                 if packet.size == 0 or packet.pts is None:
                     continue  # flush packet at the end / unusable timestamp
                 packets.append(packet)

@@ -34,9 +34,9 @@ class EncoderConfig:
     checkpoint_key: str = "target_encoder"
     dtype: str = "float32"  # "float32" | "bfloat16" (weights and compute)
     init_seed: int = 0  # random-weight encoders are rebuilt from it
-    # Layer-norm the output tokens without affine parameters, as the V-JEPA 2-AC recipe does for
-    # context and targets (normalize_reps: true); pairs with PredictorConfig.normalize_outputs.
-    normalize: bool = True
+    # Layer-norm the output tokens without affine parameters (the V-JEPA 2-AC recipe's
+    # normalize_reps). Off by default: train/eval apply `train.losses.normalize_targets` themselves.
+    normalize: bool = False
 
     def __post_init__(self) -> None:
         if ENCODER_ALIASES.get(self.name, self.name) not in ENCODER_SPECS:
@@ -72,7 +72,7 @@ class FrozenEncoder(nn.Module):
     With normalize=True the tokens are layer-normed without affine parameters (the AC recipe).
     """
 
-    def __init__(self, encoder: VisionTransformer, dtype: torch.dtype = torch.float32, normalize: bool = True) -> None:
+    def __init__(self, encoder: VisionTransformer, dtype: torch.dtype = torch.float32, normalize: bool = False) -> None:
         super().__init__()
         self.encoder = encoder.to(dtype)
         self.compute_dtype = dtype

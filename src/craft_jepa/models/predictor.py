@@ -51,8 +51,8 @@ class PredictorConfig:
     init_seed: int | None = None  # None: use the global torch RNG
     activation_checkpointing: bool = False
     # Layer-norm the outputs without affine parameters, as the reference recipe does
-    # (normalize_reps: true). Rollouts then feed back tokens on the same scale as the encoder's
-    # normalized tokens (EncoderConfig.normalize), which is what the predictor was trained on.
+    # (normalize_reps: true): predictions then live on the same scale as the layer-normed targets,
+    # and rollouts feed back tokens like the (normalized) ones the predictor was trained on.
     normalize_outputs: bool = True
 
     def __post_init__(self) -> None:

@@ -11,6 +11,10 @@ Shards are the unit of work and of resumption:
 - an input shard that cannot be read to the end (truncated, network error) is reported and
   gets no output, so the next run retries it. Bad segments inside a readable shard are
   skipped and counted, as the video loader does.
+
+Decoding is the expensive part (every 20 fps frame of the mp4 is decoded to keep 5 fps), so
+`workers` DataLoader processes decode whole input shards in parallel while the main process
+runs the encoder and writes; each worker's shards stay in input order.
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from craft_jepa.configuration import config_to_dict
-from craft_jepa.data.clips import ClipConfig, Segment, SegmentError, normalize
+from craft_jepa.data.clips import STAT_KEYS, Clip, ClipConfig, Segment, SegmentError
 from craft_jepa.data.feature_format import TOKEN_DTYPES, FeatureMeta, FeatureRun, pack_run, parse_windows, plan_runs
+from craft_jepa.data.loader import ClipCollator
 from craft_jepa.data.shards import expand_urls
 from craft_jepa.encoders import EncoderConfig, FrozenEncoder
 from craft_jepa.train.distributed import resolve_device
@@ -53,6 +59,7 @@ class EncodeConfig:
     frames_per_sample: int = 64  # longest run (windows=all); runs overlap by clip.frames - 1
     seed: int = 0  # windows=val|N: the same seed as validation.seed picks the same windows
     device: str = "auto"
+    workers: int = 2  # decoding processes (each takes whole input shards); 0: decode in this process
     decoder_threads: int = 1
     progress: bool = True
 
@@ -62,6 +69,8 @@ class EncodeConfig:
         self.windows = parse_windows(self.windows)
         if self.dtype not in TOKEN_DTYPES:
             raise ValueError(f"EncodeConfig.dtype={self.dtype!r} must be one of {sorted(TOKEN_DTYPES)}")
+        if self.workers < 0:
+            raise ValueError(f"EncodeConfig.workers={self.workers} must be >= 0")
         for name in ("pool", "batch_size", "frames_per_sample"):
             if getattr(self, name) < 1:
                 raise ValueError(f"EncodeConfig.{name}={getattr(self, name)} must be >= 1")
@@ -104,97 +113,138 @@ def pool_tokens(tokens: torch.Tensor, pool: int) -> torch.Tensor:
     return pooled.permute(0, 2, 3, 1).reshape(frames, (grid // pool) ** 2, dim)  # (L, N/K^2, D)
 
 
-class ShardEncoder:
-    """Encodes the runs of one segment after another with one frozen encoder."""
+@dataclass
+class DecodedRun:
+    """One run as decoded by a worker (uint8 pixels), not yet encoded."""
 
-    def __init__(self, clip_cfg: ClipConfig, encoder_cfg: EncoderConfig, cfg: EncodeConfig,
-                 device: torch.device) -> None:
-        if encoder_cfg.img_size != clip_cfg.size:
-            raise ValueError(f"encoder.img_size={encoder_cfg.img_size} must equal clip.size={clip_cfg.size}")
-        self.clip_cfg, self.encoder_cfg, self.cfg, self.device = clip_cfg, encoder_cfg, cfg, device
-        self.encoder = FrozenEncoder.from_config(encoder_cfg, device)
-        self.action_layout = get_action_layout(clip_cfg.action_layout)
-        self.state_layout = get_state_layout(clip_cfg.state_layout)
-        grid = encoder_cfg.grid_size
-        if grid % cfg.pool:
-            raise ValueError(f"pool={cfg.pool} does not divide the {grid}x{grid} patch grid")
-        self.grid_out = grid // cfg.pool
+    shard: int  # input shard number
+    key: str
+    ticks: list[int]
+    clip: Clip  # frames uint8 (L, H, W, 3), actions (L-1, A), states (L, S)
+    null_steps: list[bool]  # (L-1,)
 
-    def encode_frames(self, frames_uint8: Any) -> torch.Tensor:
-        """uint8 (L, H, W, 3) -> stored tokens (L, N, D) on the CPU."""
-        pixels = torch.from_numpy(normalize(frames_uint8, self.clip_cfg.mean, self.clip_cfg.std))  # (L, 3, H, W)
-        tokens = self.encoder(pixels[None].to(self.device), chunk_size=self.cfg.batch_size)[0]  # (L, N, D)
-        tokens = pool_tokens(tokens, self.cfg.pool)
-        return tokens.to(TOKEN_DTYPES[self.cfg.dtype]).cpu()
 
-    def segment_runs(self, sample: dict[str, Any], source: str) -> Iterator[FeatureRun]:
-        """Runs of one video sample; SegmentError for a bad segment."""
+@dataclass
+class ShardDone:
+    """The last item of an input shard: whether it was read to its end, and what it skipped."""
+
+    shard: int
+    error: str | None
+    skipped: dict[str, int]
+
+
+class DecodedRuns(IterableDataset):
+    """Decoded runs of the input shards `shards` ({number: url}); each loader worker takes
+    whole shards (k-th shard of this rank to worker k % num_workers), so decoding, the CPU-
+    heavy part (every 20 fps frame is decoded), runs in parallel with the encoder."""
+
+    def __init__(self, shards: dict[int, str], clip_cfg: ClipConfig, cfg: EncodeConfig) -> None:
+        super().__init__()
+        self.shards, self.clip_cfg, self.cfg = shards, clip_cfg, cfg
+
+    def __iter__(self) -> Iterator[DecodedRun | ShardDone]:
+        import webdataset as wds
+
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        layouts = get_action_layout(self.clip_cfg.action_layout), get_state_layout(self.clip_cfg.state_layout)
+        for k, url in list(self.shards.items())[worker::workers]:
+            errors: list[str] = []
+
+            def on_error(exn: Exception) -> bool:
+                errors.append(f"{type(exn).__name__}: {exn}")
+                return False  # stop reading this shard: it must not be marked complete
+
+            skipped: Counter = Counter()
+            for sample in wds.tarfile_to_samples(handler=on_error)([{"url": url}]):
+                try:
+                    yield from self._segment_runs(k, url, sample, *layouts)
+                except SegmentError as err:  # runs of it already yielded stay valid
+                    skipped[err.kind] += 1
+                    log.warning("skipped (%s): %s", err.kind, err)
+            yield ShardDone(k, f"{url}: {errors[0]}" if errors else None, dict(skipped))
+
+    def _segment_runs(self, k: int, url: str, sample: dict[str, Any], action_layout: Any,
+                      state_layout: Any) -> Iterator[DecodedRun]:
         key = str(sample.get("__key__"))
-        segment = Segment(f"{source}:{key}", sample.get("mp4"), sample.get("jsonl"),
+        segment = Segment(f"{url}:{key}", sample.get("mp4"), sample.get("jsonl"),
                           decoder_threads=self.cfg.decoder_threads)
         try:
             plans = plan_runs(key, segment.max_start(self.clip_cfg), segment.usable, self.clip_cfg,
                               self.cfg.windows, frames_per_sample=self.cfg.frames_per_sample, seed=self.cfg.seed)
             for ticks in plans:
                 run_cfg = dataclasses.replace(self.clip_cfg, frames=len(ticks))
-                (clip,) = segment.cut([ticks[0]], run_cfg, self.action_layout, self.state_layout)
+                (clip,) = segment.cut([ticks[0]], run_cfg, action_layout, state_layout)
                 steps = aggregate_steps(segment.ticks, ticks)
-                yield FeatureRun(
-                    meta=self._meta(key, ticks, source),
-                    tokens=self.encode_frames(clip.frames),  # (L, N, D)
-                    actions=torch.from_numpy(clip.actions),  # (L-1, A)
-                    states=torch.from_numpy(clip.states),  # (L, S)
-                    null_steps=torch.tensor([is_null_action(s) for s in steps], dtype=torch.bool),  # (L-1,)
-                )
+                yield DecodedRun(k, key, ticks, clip, [is_null_action(s) for s in steps])
         finally:
             segment.close()
 
-    def _meta(self, key: str, ticks: list[int], source: str) -> FeatureMeta:
-        return FeatureMeta(
-            key=key, frame_ticks=[int(t) for t in ticks], fps=float(self.clip_cfg.fps),
+
+class RunEncoder:
+    """Turns decoded runs into feature runs with one frozen encoder (in the main process)."""
+
+    def __init__(self, clip_cfg: ClipConfig, encoder_cfg: EncoderConfig, cfg: EncodeConfig,
+                 device: torch.device) -> None:
+        if encoder_cfg.img_size != clip_cfg.size:
+            raise ValueError(f"encoder.img_size={encoder_cfg.img_size} must equal clip.size={clip_cfg.size}")
+        grid = encoder_cfg.grid_size
+        if grid % cfg.pool:
+            raise ValueError(f"pool={cfg.pool} does not divide the {grid}x{grid} patch grid")
+        self.clip_cfg, self.encoder_cfg, self.cfg, self.device = clip_cfg, encoder_cfg, cfg, device
+        self.encoder = FrozenEncoder.from_config(encoder_cfg, device)
+        self.feature_names = list(get_action_layout(clip_cfg.action_layout).feature_names)
+        self.grid_out = grid // cfg.pool
+        # The video loader's own collator normalizes the pixels, so both paths see identical inputs.
+        self.collate = ClipCollator(clip_cfg.mean, clip_cfg.std)
+
+    def encode_clip(self, clip: Clip) -> torch.Tensor:
+        """A decoded run (uint8 frames (L, H, W, 3)) -> stored tokens (L, N, D) on the CPU."""
+        item = {"frames": clip.frames, "actions": clip.actions, "states": clip.states, "key": clip.key,
+                "start_tick": clip.start_tick, "stats": dict.fromkeys(STAT_KEYS, 0)}
+        pixels = self.collate([item])["frames"]  # (1, L, 3, H, W) float32, normalized
+        tokens = self.encoder(pixels.to(self.device), chunk_size=self.cfg.batch_size)[0]  # (L, N, D)
+        tokens = pool_tokens(tokens, self.cfg.pool)
+        return tokens.to(TOKEN_DTYPES[self.cfg.dtype]).cpu()
+
+    def __call__(self, run: DecodedRun, source: str) -> FeatureRun:
+        meta = FeatureMeta(
+            key=run.key, frame_ticks=[int(t) for t in run.ticks], fps=float(self.clip_cfg.fps),
             clip_frames=self.clip_cfg.frames, encoder=self.encoder_cfg.name,
             embed_dim=self.encoder_cfg.embed_dim, grid_size=self.grid_out, pool=self.cfg.pool,
-            dtype=self.cfg.dtype, action_layout=list(self.action_layout.feature_names),
-            state_layout=self.clip_cfg.state_layout, windows=self.cfg.windows, source=source,
-            encoder_config=config_to_dict(self.encoder_cfg),
+            dtype=self.cfg.dtype, action_layout=self.feature_names, state_layout=self.clip_cfg.state_layout,
+            windows=self.cfg.windows, source=source, encoder_config=config_to_dict(self.encoder_cfg),
+        )
+        return FeatureRun(
+            meta=meta,
+            tokens=self.encode_clip(run.clip),  # (L, N, D)
+            actions=torch.from_numpy(run.clip.actions),  # (L-1, A)
+            states=torch.from_numpy(run.clip.states),  # (L, S)
+            null_steps=torch.tensor(run.null_steps, dtype=torch.bool),  # (L-1,)
         )
 
-    def encode_shard(self, url: str, out_path: str, summary: EncodeSummary, bar: Any) -> None:
-        """Write out_path from url via out_path.partial; raise OSError if url is unreadable."""
+
+def _as_is(item: DecodedRun | ShardDone) -> DecodedRun | ShardDone:
+    return item  # DataLoader would otherwise try to turn the numpy arrays inside into tensors
+
+
+class _PartialShard:
+    """An output shard being written as NAME.partial; `finish` renames it, `abandon` removes it."""
+
+    def __init__(self, path: str) -> None:
         import webdataset as wds
 
-        errors: list[str] = []
+        self.path, self.partial = path, path + ".partial"
+        self.writer = wds.TarWriter(self.partial)
+        self.runs = self.frames = self.windows = 0
 
-        def on_error(exn: Exception) -> bool:
-            errors.append(f"{type(exn).__name__}: {exn}")
-            return False  # stop reading this shard: it must not be marked complete
+    def finish(self) -> None:
+        self.writer.close()
+        os.replace(self.partial, self.path)
 
-        partial = out_path + ".partial"
-        runs = frames = windows = 0
-        skipped: Counter = Counter()
-        with open(partial, "wb") as stream:
-            writer = wds.TarWriter(stream)
-            try:
-                for sample in wds.tarfile_to_samples(handler=on_error)([{"url": url}]):
-                    try:
-                        for run in self.segment_runs(sample, url):
-                            writer.write(pack_run(run))
-                            length = len(run.meta.frame_ticks)
-                            runs, frames = runs + 1, frames + length
-                            windows += length - self.clip_cfg.frames + 1
-                            bar.update(length)
-                    except SegmentError as err:
-                        skipped[err.kind] += 1
-                        log.warning("skipped (%s): %s", err.kind, err)
-            finally:
-                writer.close()
-        if errors:
-            os.remove(partial)
-            raise OSError(f"{url}: {errors[0]}")
-        os.replace(partial, out_path)
-        summary.shards_written.append(out_path)
-        summary.runs, summary.frames, summary.windows = summary.runs + runs, summary.frames + frames, summary.windows + windows
-        summary.skipped.update(skipped)
+    def abandon(self) -> None:
+        self.writer.close()
+        os.remove(self.partial)
 
 
 def encode_features(clip_cfg: ClipConfig, encoder_cfg: EncoderConfig, cfg: EncodeConfig, *,
@@ -214,22 +264,39 @@ def encode_features(clip_cfg: ClipConfig, encoder_cfg: EncoderConfig, cfg: Encod
     summary = EncodeSummary()
     mine = list(range(rank, len(inputs), world_size))
     summary.shards_skipped = [outputs[k] for k in mine if os.path.exists(outputs[k])]
-    todo = [k for k in mine if not os.path.exists(outputs[k])]
+    todo = {k: inputs[k] for k in mine if not os.path.exists(outputs[k])}
     if not todo:
         return summary
     device = resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", rank if world_size > 1 else 0)))
-    shard_encoder = ShardEncoder(clip_cfg, encoder_cfg, cfg, device)
+    encode = RunEncoder(clip_cfg, encoder_cfg, cfg, device)
     for k in todo:
         os.makedirs(os.path.dirname(os.path.abspath(outputs[k])), exist_ok=True)
+    # batch_size=None: items pass through one by one; workers interleave their shards.
+    decoded = DataLoader(DecodedRuns(todo, clip_cfg, cfg), batch_size=None, num_workers=cfg.workers,
+                         collate_fn=_as_is)
+    open_shards: dict[int, _PartialShard] = {}
     with tqdm(unit="frame", desc=f"encode rank {rank}", position=rank, disable=not cfg.progress) as bar:
-        for n, k in enumerate(todo):
-            bar.set_postfix_str(f"shard {n + 1}/{len(todo)} {os.path.basename(inputs[k])}")
-            if os.path.exists(outputs[k]):  # another job finished it meanwhile
-                summary.shards_skipped.append(outputs[k])
+        for item in decoded:
+            if item.shard not in open_shards:
+                open_shards[item.shard] = _PartialShard(outputs[item.shard])
+            shard = open_shards[item.shard]
+            if isinstance(item, DecodedRun):
+                shard.writer.write(pack_run(encode(item, todo[item.shard])))
+                shard.runs, shard.frames = shard.runs + 1, shard.frames + len(item.ticks)
+                shard.windows += len(item.ticks) - clip_cfg.frames + 1
+                bar.update(len(item.ticks))
                 continue
-            try:
-                shard_encoder.encode_shard(inputs[k], outputs[k], summary, bar)
-            except OSError as err:
-                summary.shards_failed[inputs[k]] = str(err)
-                log.error("input shard failed, no output written (a rerun retries it): %s", err)
+            del open_shards[item.shard]
+            if item.error is not None:  # unreadable input: no output, so a rerun retries it
+                shard.abandon()
+                summary.shards_failed[todo[item.shard]] = item.error
+                log.error("input shard failed, no output written (a rerun retries it): %s", item.error)
+                continue
+            shard.finish()
+            summary.shards_written.append(shard.path)
+            summary.runs, summary.frames = summary.runs + shard.runs, summary.frames + shard.frames
+            summary.windows += shard.windows
+            summary.skipped.update(item.skipped)
+            bar.set_postfix_str(f"{len(summary.shards_written)}/{len(todo)} shards")
+    summary.shards_written.sort()  # workers finish in any order
     return summary
