@@ -80,8 +80,16 @@ class PathTiming:
     step_s: list[float]
 
     @property
+    def data(self) -> float:
+        return statistics.median(self.data_s)
+
+    @property
+    def step(self) -> float:
+        return statistics.median(self.step_s)
+
+    @property
     def steps_per_s(self) -> float:
-        return len(self.step_s) / (sum(self.data_s) + sum(self.step_s))
+        return 1.0 / (self.data + self.step)
 
 
 def make_runner(args: argparse.Namespace, encoder: FrozenEncoder | None, enc_cfg: EncoderConfig) -> StepRunner:
@@ -93,29 +101,34 @@ def make_runner(args: argparse.Namespace, encoder: FrozenEncoder | None, enc_cfg
                       DistInfo(device=torch.device(args.device)), precision="fp32")
 
 
-def time_training(runner: StepRunner, loader, args: argparse.Namespace) -> PathTiming:
-    batches = iter(loader)
-    timing = PathTiming([], [])
+def time_training(paths: list[tuple[StepRunner, object]], args: argparse.Namespace) -> list[PathTiming]:
+    """Steps of all paths interleaved (so a busy machine slows them alike); medians per step."""
+    iterators = [iter(loader) for _, loader in paths]
+    timings = [PathTiming([], []) for _ in paths]
     for step in range(args.warmup + args.steps):
-        t0 = time.perf_counter()
-        batch = next(batches)
-        t1 = time.perf_counter()
-        runner.train_step([batch], step)
-        t2 = time.perf_counter()
-        if step >= args.warmup:
-            timing.data_s.append(t1 - t0)
-            timing.step_s.append(t2 - t1)
-    return timing
+        for (runner, _), batches, timing in zip(paths, iterators, timings):
+            t0 = time.perf_counter()
+            batch = next(batches)
+            t1 = time.perf_counter()
+            runner.train_step([batch], step)
+            t2 = time.perf_counter()
+            if step >= args.warmup:
+                timing.data_s.append(t1 - t0)
+                timing.step_s.append(t2 - t1)
+    return timings
 
 
-def median_time(fn, repeats: int = 5) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+def median_times(fns: list, repeats: int = 7) -> list[float]:
+    """Median seconds per call of each function, calls interleaved."""
+    for fn in fns:
         fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, out in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in times]
 
 
 def main() -> None:
@@ -126,7 +139,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--predictor", default="ac_tiny")
     parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--device", default="cpu")
@@ -153,18 +166,17 @@ def main() -> None:
                                           shuffle_buffer_clips=16)
         feature_loader = build_feature_train_loader(clip, features, batch_size=args.batch, num_workers=args.workers,
                                                     seed=0, shuffle_buffer_clips=16)
-        video = time_training(make_runner(args, encoder, enc_cfg), video_loader, args)
-        feats = time_training(make_runner(args, None, enc_cfg), feature_loader, args)
+        video, feats = time_training([(make_runner(args, encoder, enc_cfg), video_loader),
+                                      (make_runner(args, None, enc_cfg), feature_loader)], args)
 
         # Compute alone, on one batch: encoder forward, predictor step from tokens.
         batch = next(iter(build_train_loader(clip, data, batch_size=args.batch, num_workers=0, seed=1,
                                              shuffle_buffer_clips=0)))
         frames = batch["frames"].to(args.device)
-        encoder_s = median_time(lambda: encoder(frames))
         token_batch = {**batch, "tokens": encoder(frames)}
         del token_batch["frames"]
         runner = make_runner(args, None, enc_cfg)
-        predictor_s = median_time(lambda: runner.train_step([token_batch], 0))
+        encoder_s, predictor_s = median_times([lambda: encoder(frames), lambda: runner.train_step([token_batch], 0)])
 
     n_tokens = enc_cfg.tokens_per_frame
     print(f"\nfeature cache benchmark: {args.encoder} @ {args.size}px ({n_tokens} tokens/frame), {args.predictor} "
@@ -172,9 +184,9 @@ def main() -> None:
           f"{torch.get_num_threads()} threads")
     print(f"encode once: {summary.frames} frames ({summary.windows} windows) in {encode_s:.1f} s "
           f"= {summary.frames / encode_s:.0f} frames/s (decode + encode + write)\n")
-    print(f"{'source':<10} {'data s/step':>12} {'compute s/step':>15} {'steps/s':>9}")
+    print(f"{'source':<10} {'data s/step':>12} {'compute s/step':>15} {'steps/s':>9}   (medians)")
     for name, t in (("video", video), ("features", feats)):
-        print(f"{name:<10} {statistics.mean(t.data_s):>12.4f} {statistics.mean(t.step_s):>15.4f} {t.steps_per_s:>9.2f}")
+        print(f"{name:<10} {t.data:>12.4f} {t.step:>15.4f} {t.steps_per_s:>9.2f}")
     print(f"ratio features / video: {feats.steps_per_s / video.steps_per_s:.2f}x steps/s")
     measured = (encoder_s + predictor_s) / predictor_s
     print(f"compute alone on one batch: encoder {encoder_s * 1e3:.1f} ms, predictor step {predictor_s * 1e3:.1f} ms "

@@ -95,7 +95,8 @@ def measure(variant: str, args: argparse.Namespace, queue: mp.Queue) -> None:
         def step() -> None:
             with torch.no_grad():
                 run()
-        seconds = timed(step, args.warmup, args.repeats)
+        # Encoding is cheap next to the predictor runs: always warm up and repeat a few times.
+        seconds = timed(step, max(1, args.warmup), max(3, args.repeats))
         queue.put((seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20))
         return
     model = build(args, dense=variant == "train_dense")

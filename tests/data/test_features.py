@@ -8,9 +8,6 @@ tests/train/test_features_training.py.
 
 from __future__ import annotations
 
-import io
-import os
-import tarfile
 from collections import Counter
 
 import pytest

@@ -51,7 +51,7 @@ def test_pack_follows_a_vpt_index(synth_dataset, tmp_path):
     raw = tmp_path / "raw"
     s0, s1 = synth_dataset.stems[:2]
     _copy(synth_dataset, s0, raw / "data" / "7.0")
-    _copy(synth_dataset, s1, raw / "data" / "7.0")
+    _copy(synth_dataset, s1, raw)  # downloaded flat, not under its relpath
     _copy(synth_dataset, synth_dataset.stems[2], raw / "elsewhere")  # not listed: ignored
     never = "gone-111111111111-20210101-000000"
     index = {"basedir": "https://example/minecraft-rl/",

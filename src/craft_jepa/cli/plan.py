@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clip", help="SHARD:KEY:T:K, start = frame T, goal = frame T+K of that clip")
     parser.add_argument("--horizon", type=int, default=2, help="planned steps (default 2; --clip uses K)")
     parser.add_argument("--samples", type=int, default=400)
-    parser.add_argument("--top-k", type=int, default=10)
+    parser.add_argument("--top-k", type=int, default=10, help="elite samples (capped at --samples)")
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--momentum", type=float, default=0.15)
     parser.add_argument("--energy", choices=["last", "all"], default="last",
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             start, goal, recorded, horizon = _clip_latents(model, args.clip, args.seed)
         else:
             start, goal = read_image(args.start), read_image(args.goal)
-        plan = model.plan(start, goal, horizon=horizon, samples=args.samples, top_k=args.top_k,
+        plan = model.plan(start, goal, horizon=horizon, samples=args.samples, top_k=min(args.top_k, args.samples),
                           iterations=args.iterations, momentum=args.momentum, seed=args.seed,
                           energy=args.energy)
     except (ValueError, FileNotFoundError, OSError) as err:

@@ -2,7 +2,7 @@
 
 Pairs are found by stem, either by scanning RAW_DIR recursively or from a VPT index JSON
 (`{"basedir": ..., "relpaths": ["data/10.0/<stem>.mp4", ...]}`) whose files were downloaded
-under RAW_DIR following the relpaths. Each pair is validated (the mp4 header opens and has a
+under RAW_DIR following the relpaths (or flat into RAW_DIR). Each pair is validated (the mp4 header opens and has a
 video stream; the jsonl line count is within MAX_COUNT_MISMATCH of the frame count) before it
 is written. One tar sample per segment: `<stem>.mp4`, `<stem>.jsonl`, `<stem>.options.json`.
 """
@@ -73,13 +73,15 @@ def find_pairs(raw_dir: str, index_json: str | None = None) -> list[RawPair]:
         for relpath in index["relpaths"]:
             base = relpath[: -len(".mp4")] if relpath.endswith(".mp4") else os.path.splitext(relpath)[0]
             stem = os.path.basename(base)
-            local = os.path.join(raw_dir, base)
-            found[stem] = RawPair(
-                stem,
-                local + ".mp4" if os.path.isfile(local + ".mp4") else None,
-                local + ".jsonl" if os.path.isfile(local + ".jsonl") else None,
-                local + "-options.json" if os.path.isfile(local + "-options.json") else None,
-            )
+
+            def local(suffix: str) -> str | None:
+                # Downloaded following the relpath, or flat into RAW_DIR.
+                for path in (os.path.join(raw_dir, base + suffix), os.path.join(raw_dir, stem + suffix)):
+                    if os.path.isfile(path):
+                        return path
+                return None
+
+            found[stem] = RawPair(stem, local(".mp4"), local(".jsonl"), local("-options.json"))
     else:
         for root, _, files in os.walk(raw_dir):
             for name in files:

@@ -1,8 +1,8 @@
 """Inverse-dynamics probe: do predicted futures carry the action that produced them?
 
-A small MLP is trained on pairs of REAL encodings (z_t, z_t+1), pooled over tokens, to
-predict the step's action: binary features (keys, buttons, hotbar, GUI) as logits, the
-continuous ones (camera) as a regression on standardized values. It is then scored on
+A linear probe (ridge regression) is fitted on pairs of REAL encodings (z_t, z_t+1), pooled
+over tokens, to predict the step's action: binary features (keys, buttons, hotbar, GUI)
+thresholded at 0.5, the continuous ones (camera) regressed on standardized values. It is then scored on
 held-out clips with
 - real: (z_t, z_t+1) as recorded: what the probe can read at best;
 - predicted: (z_t, the predictor's teacher-forced z_t+1): a world model that uses the
@@ -18,22 +18,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from craft_jepa.eval.groups import camera_columns, camera_degrees
 
 
 @dataclass
 class ProbeConfig:
-    hidden: int = 256
-    steps: int = 400
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
+    ridge: float = 1.0  # L2 penalty of the linear probe (on standardized inputs)
     train_fraction: float = 0.5  # share of clips used to fit; the rest is scored
 
     def __post_init__(self) -> None:
-        if self.hidden < 1 or self.steps < 1:
-            raise ValueError(f"ProbeConfig.hidden and .steps must be >= 1, got {self.hidden}, {self.steps}")
+        if self.ridge < 0:
+            raise ValueError(f"ProbeConfig.ridge must be >= 0, got {self.ridge}")
         if not 0.0 < self.train_fraction < 1.0:
             raise ValueError(f"ProbeConfig.train_fraction must be in (0, 1), got {self.train_fraction}")
 
@@ -53,54 +50,51 @@ def micro_f1(pred: Tensor, target: Tensor) -> float:
 
 
 class InverseDynamicsProbe:
+    """A linear probe fitted in closed form (ridge regression, float64): exact, deterministic
+    and instant, so the probe costs nothing next to the predictor. Binary features are
+    regressed on 0/1 targets and thresholded at 0.5."""
+
     def __init__(self, feature_names: Sequence[str], continuous_mask: Sequence[bool],
                  config: ProbeConfig | None = None) -> None:
         self.config = config or ProbeConfig()
         self.feature_names = list(feature_names)
         self.cont = torch.as_tensor(list(continuous_mask), dtype=torch.bool)
         self.has_camera = set(camera_columns(feature_names, continuous_mask)) == {0, 1}
-        self.net: nn.Module | None = None
+        self.weights: Tensor | None = None
 
-    def fit(self, z_t: Tensor, z_next: Tensor, actions: Tensor, seed: int) -> None:
+    def _features(self, z_t: Tensor, z_next: Tensor) -> Tensor:
+        x = (_pairs(z_t.double(), z_next.double()) - self.x_mean) / self.x_std
+        return torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], dim=1)  # (M, 2D + 1) with bias
+
+    def fit(self, z_t: Tensor, z_next: Tensor, actions: Tensor) -> None:
         """z_t, z_next (M, D) pooled real encodings; actions (M, A) raw layout vectors."""
-        torch.manual_seed(seed)  # init + full-batch training: deterministic on CPU
-        x = _pairs(z_t.float(), z_next.float())
+        x = _pairs(z_t.double(), z_next.double())
         self.x_mean, self.x_std = x.mean(0), x.std(0) + 1e-6
-        cont_y = actions[:, self.cont].float()
+        cont_y = actions[:, self.cont].double()
         self.y_mean, self.y_std = cont_y.mean(0), cont_y.std(0) + 1e-6
-        self.binary_rate = actions[:, ~self.cont].float().mean(0)
-        a = actions.shape[-1]
-        self.net = nn.Sequential(nn.Linear(x.shape[-1], self.config.hidden), nn.GELU(),
-                                 nn.Linear(self.config.hidden, a))
-        opt = torch.optim.AdamW(self.net.parameters(), lr=self.config.lr,
-                                weight_decay=self.config.weight_decay)
-        xn = (x - self.x_mean) / self.x_std
-        yc = (cont_y - self.y_mean) / self.y_std
-        yb = actions[:, ~self.cont].float()
-        for _ in range(self.config.steps):
-            out = self.net(xn)  # (M, A)
-            loss = (nn.functional.mse_loss(out[:, self.cont], yc) if self.cont.any() else 0.0)
-            if (~self.cont).any():
-                loss = loss + nn.functional.binary_cross_entropy_with_logits(out[:, ~self.cont], yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        self.binary_rate = actions[:, ~self.cont].double().mean(0)
+        y = actions.double().clone()
+        y[:, self.cont] = (cont_y - self.y_mean) / self.y_std
+        features = self._features(z_t, z_next)  # (M, F)
+        penalty = self.config.ridge * torch.eye(features.shape[1], dtype=torch.float64)
+        penalty[-1, -1] = 0.0  # no penalty on the bias
+        self.weights = torch.linalg.solve(features.T @ features + penalty, features.T @ y)  # (F, A)
 
     @torch.no_grad()
     def predict(self, z_t: Tensor, z_next: Tensor) -> Tensor:
         """-> raw layout vectors (M, A): camera in raw units, binaries as 0/1."""
-        if self.net is None:
+        if self.weights is None:
             raise RuntimeError("InverseDynamicsProbe.predict called before fit")
-        out = self.net((_pairs(z_t.float(), z_next.float()) - self.x_mean) / self.x_std)
+        out = self._features(z_t, z_next) @ self.weights  # (M, A)
         raw = torch.zeros_like(out)
         raw[:, self.cont] = out[:, self.cont] * self.y_std + self.y_mean
-        raw[:, ~self.cont] = (out[:, ~self.cont] > 0).float()
-        return raw
+        raw[:, ~self.cont] = (out[:, ~self.cont] > 0.5).double()
+        return raw.float()
 
     def mean_action(self, m: int) -> Tensor:
         """The chance-level guess: training mean camera, majority value of each binary."""
         raw = torch.zeros(m, len(self.feature_names))
-        raw[:, self.cont] = self.y_mean
+        raw[:, self.cont] = self.y_mean.float()
         raw[:, ~self.cont] = (self.binary_rate > 0.5).float()
         return raw
 
@@ -132,7 +126,7 @@ def inverse_dynamics_probe(z_pooled: Tensor, predicted_pooled: Tensor, actions: 
     def flat(x: Tensor) -> Tensor:
         return x.reshape(-1, x.shape[-1])  # (c', T-1, F) -> (c' * (T-1), F)
 
-    probe.fit(flat(z_pooled[train, :-1]), flat(z_pooled[train, 1:]), flat(actions[train]), seed)
+    probe.fit(flat(z_pooled[train, :-1]), flat(z_pooled[train, 1:]), flat(actions[train]))
     z_t, target = flat(z_pooled[test, :-1]), flat(actions[test])
     return {
         "real": probe.score(probe.predict(z_t, flat(z_pooled[test, 1:])), target),
