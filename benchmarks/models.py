@@ -84,38 +84,36 @@ def encoder_step(variant: str, args: argparse.Namespace):
     return lambda: model(frames)
 
 
-def measure(variant: str, args: argparse.Namespace, queue: mp.Queue) -> None:
-    """Runs in a fresh process; reports (seconds per call, peak RSS in GiB)."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+def make_step(variant: str, args: argparse.Namespace):
+    """The callable to time for one variant, built inside the measuring process."""
     if variant.startswith("encoder"):
-        run = encoder_step(variant, args)
-
-        def step() -> None:
-            with torch.no_grad():
-                run()
-        # Encoding is cheap next to the predictor runs: always warm up and repeat a few times.
-        seconds = timed(step, max(1, args.warmup), max(3, args.repeats))
-        queue.put((seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20))
-        return
+        encode = encoder_step(variant, args)
+        return lambda: torch.no_grad()(encode)()
     model = build(args, dense=variant == "train_dense")
     if variant.startswith("train"):
         model.train()
         tokens, actions, states = inputs(args, args.frames)
 
-        def step() -> None:
+        def train_step() -> None:
             model.zero_grad(set_to_none=True)
             model(tokens, actions, states).abs().mean().backward()
-    else:
-        model.eval()
-        tokens, actions, states = inputs(args, 1 + args.rollout_steps)
-        rollout = model.rollout if variant == "rollout_cached" else model.rollout_uncached
+        return train_step
+    model.eval()
+    tokens, actions, states = inputs(args, 1 + args.rollout_steps)
+    rollout = model.rollout if variant == "rollout_cached" else model.rollout_uncached
+    return lambda: torch.no_grad()(rollout)(tokens[:, :1], actions, states, steps=args.rollout_steps)
 
-        def step() -> None:
-            with torch.no_grad():
-                rollout(tokens[:, :1], actions, states, steps=args.rollout_steps)
-    seconds = timed(step, args.warmup, args.repeats)
+
+def measure(variant: str, args: argparse.Namespace, queue: mp.Queue) -> None:
+    """Runs in a fresh process; reports (seconds per call, peak RSS in GiB)."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    step = make_step(variant, args)
+    warmup, repeats = args.warmup, args.repeats
+    if variant.startswith("encoder"):  # cheap next to the predictor: always warm up and repeat
+        warmup, repeats = max(1, warmup), max(3, repeats)
+    seconds = timed(step, warmup, repeats)
     queue.put((seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20))
 
 

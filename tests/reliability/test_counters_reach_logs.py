@@ -24,7 +24,7 @@ def test_training_log_counts_skipped_input_by_kind(bad_shard, identity_scaler, t
     run_dir = tmp_path / "run"
     cfg = tiny_config(run_dir, [bad_shard.url], **{
         "data.scaler": identity_scaler, "data.val_shards": None, "data.num_workers": 0,
-        "data.shuffle_buffer_clips": 0, "schedule.total_steps": 4, "validation.every": 0,
+        "data.shuffle_buffer_clips": 0, "clip.clips_per_segment": 1, "schedule.total_steps": 4, "validation.every": 0,
         "logging.tensorboard": True, "checkpoint.latest_every": 4})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)

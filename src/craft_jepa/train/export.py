@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from craft_jepa.configuration import build_config, config_to_dict
+from craft_jepa.configuration import ConfigError, build_config, config_to_dict
 from craft_jepa.data.clips import ClipConfig
 from craft_jepa.encoders import EncoderConfig
 from craft_jepa.models import PredictorConfig
@@ -65,7 +65,28 @@ def _from_parts(config: dict[str, Any], scaler: dict[str, Any], state: dict[str,
         clip = build_config(ClipConfig, config["clip"], "clip")
     except KeyError as err:
         raise ValueError(f"{source}: missing config section {err}") from None
+    except ConfigError as err:  # names the dotted key; add the file
+        raise ConfigError(f"{source}: {err}") from None
     return ExportedModel(encoder, predictor, clip, ActionScaler.from_dict(scaler, source), state, step)
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    """craft_jepa.json -> dict, with errors that name the file and the key."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(meta).__name__}")
+    if meta.get("format") != EXPORT_FORMAT:
+        raise ValueError(f"{path}: not a craft-jepa export (format {meta.get('format')!r})")
+    for key in ("encoder", "predictor", "clip", "scaler"):
+        if not isinstance(meta.get(key), dict):
+            got = "missing" if key not in meta else f"a {type(meta[key]).__name__}"
+            raise ValueError(f"{path}: key {key!r} should be a JSON object, got {got}")
+    if meta.get("step") is not None and type(meta["step"]) is not int:
+        raise ValueError(f"{path}: key 'step' should be an integer or null, got {meta['step']!r}")
+    return meta
 
 
 def load_exported(run_or_export_dir: str | os.PathLike[str], which: str | int = "best") -> ExportedModel:
@@ -78,10 +99,11 @@ def load_exported(run_or_export_dir: str | os.PathLike[str], which: str | int = 
     if (path / META_FILE).is_file():
         from safetensors.torch import load_file
 
-        meta = json.loads((path / META_FILE).read_text())
-        if meta.get("format") != EXPORT_FORMAT:
-            raise ValueError(f"{path / META_FILE}: not a craft-jepa export (format {meta.get('format')!r})")
-        state = load_file(str(path / WEIGHTS_FILE))
+        meta = _read_meta(path / META_FILE)
+        try:
+            state = load_file(str(path / WEIGHTS_FILE))
+        except Exception as err:  # SafetensorError / OSError do not name the file
+            raise ValueError(f"{path / WEIGHTS_FILE}: not a readable safetensors file: {err}") from None
         return _from_parts(meta, meta["scaler"], state, str(path / META_FILE), meta.get("step"))
     if (path / "checkpoints").is_dir():
         ckpt_path = _checkpoint_path(path, which)

@@ -23,6 +23,7 @@ import torch.distributed as dist
 
 from craft_jepa.configuration import config_to_dict, dump_config
 from craft_jepa.train.checkpoint import CheckpointManager, load_checkpoint, require_keys, warn_stale
+from craft_jepa.train.compat import check_resume_compatible
 from craft_jepa.train.config import RunConfig
 from craft_jepa.train.data import TrainStream, build_val_batches, resolve_scaler, resolve_shards, train_loader_factory
 from craft_jepa.train.distributed import DistInfo, barrier, init_distributed, shutdown_distributed
@@ -76,9 +77,10 @@ def _peak_memory_mb(device: torch.device) -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
-def _sum_bad_inputs(batch: dict[str, Any]) -> int:
-    stats = batch.get("stats") or {}
-    return int(sum(int(v.sum()) for v in stats.values()))
+def _add_bad_inputs(totals: dict[str, int], batch: dict[str, Any]) -> None:
+    """Add a batch's skipped-input counters (summed over its clips) into `totals`, by kind."""
+    for kind, counts in (batch.get("stats") or {}).items():
+        totals[kind] = totals.get(kind, 0) + int(counts.sum())
 
 
 def train(
@@ -146,11 +148,7 @@ def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSum
     if resume_path is not None:
         state = load_checkpoint(resume_path)
         require_keys(state, ["format", "step", "predictor", "optimizer", "rng", "data_stream", "config"], resume_path)
-        if state["config"]["predictor"] != config_to_dict(cfg.predictor):
-            raise RuntimeError(
-                f"{resume_path}: predictor config differs from the run's; start a new run_dir "
-                f"(checkpoint: {state['config']['predictor']})"
-            )
+        check_resume_compatible(state, config_to_dict(cfg), scaler.to_dict(), resume_path)
         runner.load_state_dict(state)
         stream.load_state_dict(state["data_stream"])
         step = resumed_from = int(state["step"])
@@ -187,7 +185,8 @@ def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSum
     history: list[dict[str, float]] = []
     last_losses: dict[str, float] = {}
     val_losses: dict[str, float] = {}
-    bad_inputs = 0
+    bad_by_kind: dict[str, int] = {}  # skipped/damaged input seen by this rank's loader, by kind
+    bad_reported = 0
     try:
         while step < stop:
             t_start = time.perf_counter()
@@ -198,7 +197,9 @@ def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSum
             if info.device.type == "cuda":
                 torch.cuda.synchronize(info.device)
             t_end = time.perf_counter()
-            bad_inputs += sum(_sum_bad_inputs(b) for b in batches)
+            for b in batches:
+                _add_bad_inputs(bad_by_kind, b)
+            bad_inputs = sum(bad_by_kind.values())
             last_losses = result.losses
             history.append(dict(result.losses))
 
@@ -226,7 +227,13 @@ def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSum
                     "clips_per_s": clips_per_s, "data_time_s": t_data - t_start,
                     "step_time_s": t_end - t_data, "peak_mem_mb": _peak_memory_mb(info.device),
                     "skipped_steps": skipped_total, "bad_inputs": bad_inputs,
+                    **{f"skipped_{kind}": n for kind, n in bad_by_kind.items()},  # TensorBoard only
                 })
+                if bad_inputs > bad_reported:  # the kinds, where a user reading the log sees them
+                    kinds = ", ".join(f"{kind}={n}" for kind, n in sorted(bad_by_kind.items()) if n)
+                    logger.write(f"step {step}: skipped or damaged input so far: {kinds} "
+                                 f"(DataWarnings name the files)")
+                    bad_reported = bad_inputs
 
             is_best = False
             if val_urls and cfg.validation.every and (step % cfg.validation.every == 0 or step == total):

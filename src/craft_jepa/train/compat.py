@@ -1,0 +1,69 @@
+"""May this checkpoint continue this run? Compare what defines the model's inputs and outputs.
+
+A resumed run must see the same latents (encoder, frame size and normalization), the same
+action and state vectors (layouts, fps, the action scaler) and the same predictor shape as
+the run that wrote the checkpoint. Anything else (batch size, lr, clip length, workers,
+logging, encoder dtype, where the encoder weights now live) may change between restarts.
+A mismatch is refused with every differing setting named, checkpoint value -> run value.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+# Settings that must match, per config section. None: every field of the section except those
+# in _MAY_CHANGE.
+_MUST_MATCH: dict[str, tuple[str, ...] | None] = {
+    "encoder": ("name", "img_size", "checkpoint", "checkpoint_key", "init_seed", "normalize"),
+    "clip": ("action_layout", "state_layout", "fps", "size", "mean", "std"),
+    "predictor": None,
+}
+_MAY_CHANGE = {"predictor": {"activation_checkpointing"}}
+
+
+class CheckpointMismatchError(RuntimeError):
+    """The checkpoint was written by a run with a different encoder, layout, scaler or predictor."""
+
+
+def _comparable(section: str, name: str, value: Any) -> Any:
+    if section == "encoder" and name == "checkpoint":
+        # The weights file may move between clusters; a different file name is a different encoder.
+        return None if value is None else os.path.basename(str(value))
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """'section.key: checkpoint value -> run value' for each model-defining setting that differs."""
+    found = []
+    for section, names in _MUST_MATCH.items():
+        old, new = stored.get(section) or {}, current.get(section) or {}
+        keys = names if names is not None else sorted((set(old) | set(new)) - _MAY_CHANGE.get(section, set()))
+        for name in keys:
+            if section == "encoder" and name == "init_seed" and (old.get("checkpoint") or new.get("checkpoint")):
+                continue  # only a random-weight encoder is defined by its seed
+            if _comparable(section, name, old.get(name)) != _comparable(section, name, new.get(name)):
+                found.append(f"{section}.{name}: {old.get(name)!r} -> {new.get(name)!r}")
+    return found
+
+
+def scaler_differences(stored: dict[str, Any] | None, current: dict[str, Any]) -> list[str]:
+    if stored is None:  # written before checkpoints carried the scaler
+        return []
+    keys = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+    return [f"scaler.{k}: the checkpoint's differs from the run's" for k in keys]
+
+
+def check_resume_compatible(state: dict[str, Any], run_config: dict[str, Any], scaler: dict[str, Any],
+                            path: str | os.PathLike[str]) -> None:
+    """Raise CheckpointMismatchError naming every difference between checkpoint and run."""
+    differences = config_differences(state["config"], run_config)
+    differences += scaler_differences(state.get("scaler"), scaler)
+    if differences:
+        listed = "\n  ".join(differences)
+        raise CheckpointMismatchError(
+            f"{path} was written by a run with a different model setup (checkpoint -> this run):\n  {listed}\n"
+            f"Restore these settings to resume, or start a new run_dir."
+        )
