@@ -71,7 +71,8 @@ def test_plan_is_deterministic_and_speaks_vpt(model):
     a, b = model.plan(start, goal, **kw), model.plan(start, goal, **kw)
     assert a.actions.shape == (2, 38)
     np.testing.assert_array_equal(a.actions, b.actions)
-    np.testing.assert_allclose(a.actions[:, 2], a.actions[:, 0] * 0.15, rtol=1e-5)
+    moving = a.actions[:, 37] < 0.5  # gui_open freezes the camera degrees
+    np.testing.assert_allclose(a.actions[moving, 2], a.actions[moving, 0] * 0.15, rtol=1e-5)
     assert np.isfinite(a.energy)
     assert set(a.steps[0]) >= {"camera_dx", "yaw_diff_degrees", "hotbar_slot"}
     assert "step 1:" in a.describe()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import re
 import types
@@ -49,6 +50,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as err:
         raise ConfigError(f"override {text!r}: value is not valid YAML: {err}") from None
+    except RecursionError:
+        raise ConfigError(f"override {text!r}: value is nested too deeply") from None
+    check_tree(value, key)
     return key.split("."), value
 
 
@@ -68,6 +72,44 @@ def apply_overrides(tree: dict[str, Any], overrides: Sequence[str]) -> dict[str,
             node = child
         node[parts[-1]] = value
     return tree
+
+
+MAX_DEPTH = 32  # far deeper than any config
+MAX_VALUES = 100_000  # far more values than any config
+
+
+def check_tree(value: Any, key: str = "") -> None:
+    """Refuse what YAML aliases can build before anything recurses over it: cycles
+    (`a: &x [*x]`), absurd nesting, and alias bombs that expand to billions of values.
+    Linear in the number of distinct nodes (shared ones are measured once)."""
+    measured: dict[int, tuple[int, int]] = {}  # id -> (expanded size, height)
+
+    def walk(node: Any, where: str, depth: int, path: set[int]) -> tuple[int, int]:
+        if not isinstance(node, (dict, list)):
+            return 1, 0
+        if id(node) in measured:
+            size, height = measured[id(node)]
+        else:
+            if id(node) in path or depth >= MAX_DEPTH:
+                raise ConfigError(f"{where or 'config'}: nested more than {MAX_DEPTH} levels deep "
+                                  f"or contains itself (a YAML alias cycle?)")
+            path.add(id(node))
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            size, height = 1, 0
+            for k, child in items:
+                child_where = f"{where}[{k}]" if isinstance(node, list) else _join(where, str(k))
+                child_size, child_height = walk(child, child_where, depth + 1, path)
+                size, height = size + child_size, max(height, child_height + 1)
+            path.discard(id(node))
+            measured[id(node)] = size, height
+        if depth + height > MAX_DEPTH:
+            raise ConfigError(f"{where or 'config'}: nested more than {MAX_DEPTH} levels deep")
+        return size, height
+
+    size, _ = walk(value, key, 0, set())
+    if size > MAX_VALUES:
+        raise ConfigError(f"{key or 'config'}: expands to {size} values, more than {MAX_VALUES} "
+                          f"(a YAML alias bomb?)")
 
 
 def _deep_copy(value: Any) -> Any:
@@ -196,14 +238,17 @@ def _coerce(value: Any, tp: Any, dotted: str) -> Any:
         # PyYAML reads `3e-4` (no dot) as a string; accept any number-looking string.
         if isinstance(value, bool):
             raise ConfigError(f"{dotted}: expected a number, got {value!r}")
+        number = None
         if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
+            number = float(value)
+        elif isinstance(value, str):
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise ConfigError(f"{dotted}: expected a number, got {value!r}")
+        if number is None or math.isnan(number):  # NaN is never a setting (and slips past `x > 0`)
+            raise ConfigError(f"{dotted}: expected a number, got {value!r}")
+        return number
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{dotted}: expected a string, got {value!r}")
@@ -222,19 +267,27 @@ def read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a YAML mapping with `yaml.safe_load`; errors name the file and line."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"cannot read config {path}: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         raise ConfigError(f"{where}: invalid YAML: {err}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    try:
+        check_tree(data)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
     return data
 
 
@@ -249,12 +302,20 @@ def load_config(
         tree: dict[str, Any] = {}
         origin = "defaults"
     elif isinstance(source, Mapping):
-        tree = _deep_copy(dict(source))
         origin = "mapping"
+        try:
+            check_tree(dict(source))
+        except ConfigError as err:
+            raise ConfigError(f"{origin}: {err}") from None
+        tree = _deep_copy(dict(source))
     else:
         tree = read_yaml(source)
         origin = str(source)
     tree = apply_overrides(tree, overrides)
+    try:
+        check_tree(tree)  # overrides with very long dotted keys nest too
+    except ConfigError as err:
+        raise ConfigError(f"{origin}: {err}") from None
     tree = expand_env(tree, env)
     try:
         return build_config(cls, tree)

@@ -49,9 +49,10 @@ def test_samples_map_to_consistent_layout_vectors():
     samples = space.sample(dist, 50, torch.Generator().manual_seed(0))
     raw = space.to_layout(samples)
     assert raw.shape == (2, 50, 3, len(NAMES))
-    # mouse units and degrees describe the same camera motion
-    torch.testing.assert_close(raw[..., 0] * 0.15, raw[..., 2])
-    torch.testing.assert_close(raw[..., 1] * 0.15, raw[..., 3])
+    # mouse units and degrees describe the same camera motion (while no GUI is open)
+    moving = raw[..., -1] < 0.5
+    torch.testing.assert_close(raw[..., 0][moving] * 0.15, raw[..., 2][moving])
+    torch.testing.assert_close(raw[..., 1][moving] * 0.15, raw[..., 3][moving])
     # bounded at 3 data stds (10 degrees yaw, 5 degrees pitch)
     assert raw[..., 2].abs().max() <= 30.0 + 1e-4 and raw[..., 3].abs().max() <= 15.0 + 1e-4
     binaries = raw[..., 4:10].unique()
@@ -59,6 +60,7 @@ def test_samples_map_to_consistent_layout_vectors():
     # exactly one hotbar slot per step
     assert torch.all(raw[..., 10:19].sum(-1) == 1)
     torch.testing.assert_close(space.camera_degrees(raw), raw[..., 2:4])
+    assert space.gui_index == len(NAMES) - 1
 
 
 def test_groups_cover_the_feature_kinds():
@@ -150,3 +152,14 @@ def test_groups_of_the_stock_vpt38_layout():
     assert groups["button_0"] == groups["button_2"] == "buttons"
     assert groups["gui_open"] == groups["key_e"] == groups["key_escape"] == "gui"
     assert len(space.slot_index) == 9 and len(space.binary_index) == 38 - 4 - 9
+
+
+def test_gui_open_freezes_the_camera_degrees_but_not_the_mouse():
+    space = make_space()
+    samples = space.sample(space.initial(1, 4), 200, torch.Generator().manual_seed(0))
+    raw = space.to_layout(samples)
+    gui = raw[..., NAMES.index("isGuiOpen")] > 0.5
+    assert gui.any() and (~gui).any()
+    assert torch.all(raw[..., 2][gui] == 0) and torch.all(raw[..., 3][gui] == 0)
+    assert raw[..., 0][gui].abs().sum() > 0  # the cursor still moves
+    torch.testing.assert_close(raw[..., 0][~gui] * 0.15, raw[..., 2][~gui])

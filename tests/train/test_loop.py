@@ -94,3 +94,20 @@ def test_export_round_trip(uninterrupted, tmp_path):
     from craft_jepa.models import ACPredictor
 
     ACPredictor(from_export.predictor).load_state_dict(from_export.predictor_state, strict=True)
+
+
+def test_nonfinite_streak_stops_with_a_clear_message(synth_dataset, tmp_path, monkeypatch):
+    from craft_jepa.train.loop import NonFiniteLossError
+    from craft_jepa.train.step import StepRunner
+
+    real_prepare = StepRunner.prepare
+
+    def poisoned(self, batch):  # corrupt the inputs, as a broken shard or a diverged encoder would
+        z, actions, states = real_prepare(self, batch)
+        return z * float("nan"), actions, states
+
+    monkeypatch.setattr(StepRunner, "prepare", poisoned)
+    cfg = tiny_config(tmp_path, synth_dataset.shard_urls, max_nonfinite_steps=2, **{"validation.every": 0})
+    with pytest.raises(NonFiniteLossError, match="stopping at step 2: 2 optimizer steps in a row had a non-finite"):
+        train(cfg, single_process=True)
+    assert not (tmp_path / "checkpoints" / "latest.pt").exists()  # nothing bad was checkpointed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "Export a trained predictor (safetensors + craft_jepa.json) from a run directory."
+HELP = "export a trained predictor (safetensors + craft_jepa.json) from a run directory"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

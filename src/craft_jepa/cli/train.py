@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-HELP = "Train the action-conditioned predictor against a frozen encoder (CPU, GPU, torchrun, SLURM)."
+HELP = "train the action-conditioned predictor against a frozen encoder (CPU, GPU, torchrun, SLURM)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -260,36 +260,42 @@ def _slice_batch(batch: dict[str, Any], n: int) -> dict[str, Any]:
 
 
 def _data_loader(dataset: ClipStream, batch_size: int, num_workers: int, drop_last: bool,
-                 multiprocessing_context: str | None) -> DataLoader:
+                 multiprocessing_context: str | None, timeout_s: float = 0.0) -> DataLoader:
+    """`timeout_s` > 0: a worker that yields no batch for that long (a stalled `pipe:` or network
+    read) raises instead of hanging the run. A worker that dies or raises fails fast anyway."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if num_workers < 0:
         raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+    if timeout_s < 0:
+        raise ValueError(f"timeout_s must be >= 0 (0 = wait forever), got {timeout_s}")
     collate = ClipCollator(dataset.clip_cfg.mean, dataset.clip_cfg.std)
     return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate,
                       drop_last=drop_last, persistent_workers=False,
+                      timeout=timeout_s if num_workers > 0 else 0,  # torch allows it with workers only
                       multiprocessing_context=multiprocessing_context if num_workers > 0 else None)
 
 
 def build_train_loader(clip_cfg: ClipConfig, urls: str | list[str], *, batch_size: int, num_workers: int,
                        seed: int, shuffle_buffer_clips: int = 64, decoder_threads: int = 1,
                        multiprocessing_context: str | None = None,
-                       decode_everything: bool = False) -> DataLoader:
+                       decode_everything: bool = False, timeout_s: float = 0.0) -> DataLoader:
     """Infinite, resampled batches; shards split by rank (torch.distributed) and by worker."""
     stream = ClipStream(clip_cfg, urls, StreamConfig(train=True, seed=seed, shuffle_buffer_clips=shuffle_buffer_clips,
                                                      decoder_threads=decoder_threads,
                                                      decode_everything=decode_everything))
-    return _data_loader(stream, batch_size, num_workers, drop_last=True, multiprocessing_context=multiprocessing_context)
+    return _data_loader(stream, batch_size, num_workers, drop_last=True, multiprocessing_context=multiprocessing_context,
+                        timeout_s=timeout_s)
 
 
 def build_val_loader(clip_cfg: ClipConfig, urls: str | list[str], *, batch_size: int, num_workers: int,
                      max_clips: int | None, seed: int, decoder_threads: int = 1,
-                     multiprocessing_context: str | None = None) -> _LimitedLoader:
+                     multiprocessing_context: str | None = None, timeout_s: float = 0.0) -> _LimitedLoader:
     """Finite, deterministic batches: each segment once, one window fixed by (seed, key)."""
     if max_clips is not None and max_clips < 1:
         raise ValueError(f"max_clips must be >= 1 or None, got {max_clips}")
     stream = ClipStream(clip_cfg, urls, StreamConfig(train=False, seed=seed, shuffle_buffer_clips=0,
                                                      decoder_threads=decoder_threads))
     loader = _data_loader(stream, batch_size, num_workers, drop_last=False,
-                          multiprocessing_context=multiprocessing_context)
+                          multiprocessing_context=multiprocessing_context, timeout_s=timeout_s)
     return _LimitedLoader(loader, max_clips)

@@ -118,8 +118,10 @@ def plot_horizons(horizons: dict, path: Path) -> None:
             h = list(range(1, len(values["l1"]) + 1))
             ax.plot(h, values["l1"], marker="o", label=METHOD_LABELS.get(method, method),
                     linewidth=2.5 if method == "model" else 1.2)
+            ax.set_xticks(h)
         ax.set_title(title)
-        ax.set_xlabel("horizon (frames)")
+        ax.set_xlabel("predicted frame (true frames before it)" if mode == "tf"
+                      else "horizon (frames after frame 0)")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("latent L1")
     axes[1].legend(fontsize=8)

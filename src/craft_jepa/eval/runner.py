@@ -63,25 +63,39 @@ class EncodedClips:
 
 def encode_batches(run: LoadedRun, batches: Iterable[dict], max_clips: int,
                    progress: bool = True) -> EncodedClips:
-    """Encode loader batches (frames or precomputed tokens) until `max_clips` clips."""
+    """Encode loader batches (frames or precomputed tokens) until `max_clips` clips.
+
+    A window seen before (same key and start tick, e.g. from another pass) is dropped and
+    counted as `duplicate_windows`, so no clip weighs twice in the metrics."""
     zs, actions, states, keys = [], [], [], []
-    stats: dict[str, int] = {}
+    stats: dict[str, int] = {"duplicate_windows": 0}
+    seen: set[tuple[str, int]] = set()
     done = 0
     with tqdm(total=max_clips, desc="encode", unit="clip", disable=not progress) as bar:
         for batch in batches:
-            take = min(max_clips - done, len(batch["key"]))
-            if "tokens" in batch:  # feature shards: encoder already applied
-                z = normalize_targets(batch["tokens"][:take])
-            else:
-                z = run.latents(batch["frames"][:take])
-            zs.append(z.cpu())
-            actions.append(batch["actions"][:take].float())
-            states.append(batch["states"][:take].float())
-            keys.extend(batch["key"][:take])
             for name, counts in batch.get("stats", {}).items():
                 stats[name] = stats.get(name, 0) + int(torch.as_tensor(counts).sum())
-            done += take
-            bar.update(take)
+            fresh = []
+            for i, key in enumerate(batch["key"]):
+                window = (str(key), int(batch["start_tick"][i]))
+                if window in seen:
+                    stats["duplicate_windows"] += 1
+                elif len(fresh) < max_clips - done:
+                    seen.add(window)
+                    fresh.append(i)
+            if not fresh:
+                continue
+            idx = torch.tensor(fresh)
+            if "tokens" in batch:  # feature shards: encoder already applied
+                z = normalize_targets(batch["tokens"][idx])
+            else:
+                z = run.latents(batch["frames"][idx])
+            zs.append(z.cpu())
+            actions.append(batch["actions"][idx].float())
+            states.append(batch["states"][idx].float())
+            keys.extend(batch["key"][i] for i in fresh)
+            done += len(fresh)
+            bar.update(len(fresh))
             if done >= max_clips:
                 break
     if done < 2:
@@ -94,7 +108,7 @@ def encode_val_clips(run: LoadedRun, data: str | list[str], config: EvalConfig) 
 
     The validation loader takes one window per segment, fixed by (seed, key); with
     `windows_per_segment` W > 1 it is run W times with seeds seed, seed+1, ... so that a
-    few long held-out segments still give many clips (windows may overlap)."""
+    few long held-out segments still give many clips (windows may overlap; repeats are dropped)."""
     from craft_jepa.data.loader import build_val_loader
     from craft_jepa.data.shards import expand_urls
 

@@ -123,6 +123,12 @@ class ActionSpace:
         self.binary_index = [i for i in range(self.dim)
                              if not cont[i] and i not in set(self.slot_index)]
         self.groups = [feature_group(n, bool(c)) for n, c in zip(self.feature_names, cont)]
+        # While a GUI screen is open the mouse moves the cursor, not the camera: recordings
+        # then have mouse dx/dy but zero yaw/pitch change. Planned vectors follow that rule.
+        gui_flags = [i for i, n in enumerate(self.feature_names)
+                     if not cont[i] and "gui" in n.lower() and "key" not in n.lower()]
+        self.gui_index = gui_flags[0] if gui_flags else None
+        self.degree_index = [i for i, axis_units in cam_features if axis_units[1] == 1.0]
 
     @classmethod
     def from_layout(cls, layout, scaler, config: ActionSpaceConfig | None = None) -> ActionSpace:
@@ -195,6 +201,9 @@ class ActionSpace:
         if self.slot_index:
             one_hot = torch.nn.functional.one_hot(samples.slot, len(self.slot_index)).float()
             raw[..., self.slot_index] = one_hot
+        if self.gui_index is not None and self.degree_index:
+            camera_moves = (raw[..., self.gui_index] < 0.5).float()[..., None]  # (B, S, H, 1)
+            raw[..., self.degree_index] = raw[..., self.degree_index] * camera_moves
         return raw
 
     def camera_degrees(self, raw: Tensor | np.ndarray) -> Tensor:

@@ -41,6 +41,11 @@ class DataConfig:
     scaler: str | None = None  # ActionScaler JSON; None: fit on the training shards first
     scaler_fit_max_steps: int = 200_000  # budget for that fit (action steps read)
     chunk_steps: int | None = None  # data-stream reseed period; None: checkpoint.latest_every
+    # Seconds to wait for one batch from the loader workers (video source) before failing: a
+    # stalled `pipe:`/network read then stops the run instead of hanging it. Generous, because a
+    # worker's first batch waits for its shuffle buffer to fill. 0 waits forever. (A worker that
+    # dies or raises fails fast without it.)
+    worker_timeout_s: float = 1800.0
 
     def __post_init__(self) -> None:
         if not self.train_shards:
@@ -59,6 +64,8 @@ class DataConfig:
             raise ValueError(f"scaler_fit_max_steps must be >= 1, got {self.scaler_fit_max_steps}")
         if self.chunk_steps is not None and self.chunk_steps < 1:
             raise ValueError(f"chunk_steps must be >= 1, got {self.chunk_steps}")
+        if self.worker_timeout_s < 0:
+            raise ValueError(f"worker_timeout_s must be >= 0 (0 = wait forever), got {self.worker_timeout_s}")
 
 
 def resolve_shards(cfg: DataConfig) -> tuple[list[str], list[str]]:
@@ -84,6 +91,7 @@ def train_loader_factory(cfg: DataConfig, clip_cfg: Any, urls: list[str]) -> Cal
                 num_workers=cfg.num_workers,
                 seed=seed,
                 shuffle_buffer_clips=cfg.shuffle_buffer_clips,
+                timeout_s=cfg.worker_timeout_s,
             )
 
         return build
@@ -109,7 +117,7 @@ def build_val_batches(
 
         return build_val_loader(
             clip_cfg, urls, batch_size=batch_size, num_workers=min(cfg.num_workers, 2),
-            max_clips=max_clips, seed=seed,
+            max_clips=max_clips, seed=seed, timeout_s=cfg.worker_timeout_s,
         )
     if cfg.source == "features":
         from craft_jepa.data.features import build_feature_val_loader
