@@ -53,3 +53,24 @@ def test_same_seed_same_report(export_dir, synth_dataset, tmp_path):
     b, _ = evaluate_run(export_dir, list(synth_dataset.shard_urls), tmp_path / "b", *_configs())
     a.pop("timings"), b.pop("timings")
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def test_repeated_windows_are_dropped_and_counted(export_dir):
+    import torch
+
+    from craft_jepa.eval.loading import load_run
+    from craft_jepa.eval.runner import encode_batches
+
+    def batch(keys, ticks, seed):
+        g = torch.Generator().manual_seed(seed)
+        n = len(keys)
+        return {"tokens": torch.randn(n, 4, 4, 96, generator=g), "actions": torch.zeros(n, 3, 38),
+                "states": torch.zeros(n, 4, 0), "key": keys, "start_tick": torch.tensor(ticks),
+                "stats": {"bad_jsonl_lines": torch.tensor([1] * n)}}
+
+    run = load_run(export_dir)
+    first = batch(["a", "b"], [0, 8], 0)
+    clips = encode_batches(run, [first, first, batch(["a", "c"], [4, 0], 1)], 10, progress=False)
+    assert clips.keys == ["a", "b", "a", "c"]
+    assert clips.stats["duplicate_windows"] == 2 and clips.stats["bad_jsonl_lines"] == 6
+    torch.testing.assert_close(clips.z[:2], torch.nn.functional.layer_norm(first["tokens"], (96,)))

@@ -6,6 +6,7 @@ another exception, never code execution), and an error about a value names its k
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 from pathlib import Path
 
@@ -21,7 +22,8 @@ PRESET = Path(__file__).resolve().parents[2] / "configs" / "tiny-cpu.yaml"
 BASE = yaml.safe_load(PRESET.read_text())
 BASE["data"]["train_shards"] = "/data/shard-{000000..000009}.tar"
 BASE_TEXT = yaml.safe_dump(BASE, sort_keys=False)
-FUZZ = settings(max_examples=int(__import__("os").environ.get("FUZZ_N", 200)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# CRAFT_JEPA_FUZZ_EXAMPLES=4000 for a longer hunt (about a minute per test on 2 cores).
+FUZZ = settings(max_examples=int(os.environ.get("CRAFT_JEPA_FUZZ_EXAMPLES", 200)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SCRATCH = Path(tempfile.mkdtemp(prefix="config-fuzz-"))
 
 

@@ -113,12 +113,11 @@ def test_export_weights_that_are_a_pickle_are_refused(tmp_path):
 
 
 def test_config_override_with_a_python_tag_is_refused(tmp_path):
+    from craft_jepa.configuration import load_config
     from craft_jepa.train.config import RunConfig
 
     marker = tmp_path / "code-ran"
     with pytest.raises(ConfigError, match="run_dir=.*not valid YAML"):
-        from craft_jepa.configuration import load_config
-
         load_config(RunConfig, {"data": {"train_shards": "x"}},
                     [f"run_dir=!!python/object/apply:os.mkdir ['{marker}']"])
     assert not marker.exists()

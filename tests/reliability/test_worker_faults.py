@@ -66,7 +66,7 @@ def test_worker_exception_is_re_raised_with_its_message(synth_dataset):
 
 
 def test_stalled_worker_times_out_instead_of_hanging(synth_dataset):
-    stalled = _stalled(synth_dataset.shard_urls[0], 8)
+    stalled = _stalled(synth_dataset.shard_urls[0], 5)
     loader = build_train_loader(CLIP, [stalled], batch_size=2, num_workers=1, seed=0, shuffle_buffer_clips=0,
                                 timeout_s=2)
     with pytest.raises(RuntimeError, match=r"DataLoader timed out after 2(\.0)? seconds"):
@@ -90,7 +90,7 @@ def test_training_stops_with_a_clear_error_when_a_worker_dies(synth_dataset, ide
 def test_training_stops_with_a_clear_error_when_a_worker_stalls(synth_dataset, identity_scaler, tmp_path):
     from craft_jepa.train.loop import train
 
-    cfg = tiny_config(tmp_path / "run", [_stalled(synth_dataset.shard_urls[0], 8)], **{
+    cfg = tiny_config(tmp_path / "run", [_stalled(synth_dataset.shard_urls[0], 5)], **{
         "data.scaler": identity_scaler, "data.val_shards": None, "data.num_workers": 1,
         "data.worker_timeout_s": 2, "validation.every": 0})
     with pytest.raises(RuntimeError, match=r"DataLoader timed out after 2(\.0)? seconds"):

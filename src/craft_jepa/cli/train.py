@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     from craft_jepa.configuration import ConfigError, dump_config, load_config
     from craft_jepa.train.config import RunConfig
+    from craft_jepa.train.compat import CheckpointMismatchError
     from craft_jepa.train.loop import NonFiniteLossError, debug_overrides, train
 
     overrides = list(args.overrides)
@@ -58,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
     except NonFiniteLossError as err:
         print(f"craft-jepa train: {err}", file=sys.stderr)
         return 3
+    except CheckpointMismatchError as err:
+        print(f"craft-jepa train: cannot resume: {err}", file=sys.stderr)
+        return 2
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # rank 0 reports for everyone
     losses = ", ".join(f"{k} {v:.4f}" for k, v in summary.train_losses.items())

@@ -71,8 +71,14 @@ class ClipConfig:
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise ValueError(f"ClipConfig.mean/std must be 3 values with std > 0, got {self.mean}, {self.std}")
         self.action_layout = self.action_layout if isinstance(self.action_layout, str) else list(self.action_layout)
-        get_action_layout(self.action_layout)  # raises ValueError naming the bad layout/feature
-        get_state_layout(self.state_layout)
+        try:
+            get_action_layout(self.action_layout)  # raises ValueError naming the bad layout/feature
+        except ValueError as err:
+            raise ValueError(f"ClipConfig.action_layout: {err}") from None
+        try:
+            get_state_layout(self.state_layout)
+        except ValueError as err:
+            raise ValueError(f"ClipConfig.state_layout: {err}") from None
 
     @property
     def span_ticks(self) -> int:
