@@ -54,6 +54,10 @@ class PredictorConfig:
     # (normalize_reps: true): predictions then live on the same scale as the layer-normed targets,
     # and rollouts feed back tokens like the (normalized) ones the predictor was trained on.
     normalize_outputs: bool = True
+    # Predict the change of each patch token (out = z_t + f(...)) instead of z_{t+1} itself. The
+    # reference recipe predicts z_{t+1} directly (keep False to warm-start Meta's predictor); small
+    # predictors trained briefly learn far faster from the copy-last starting point this gives.
+    predict_residual: bool = False
 
     def __post_init__(self) -> None:
         if self.preset not in PREDICTOR_PRESETS:
@@ -194,6 +198,8 @@ class ACPredictor(nn.Module):
             cache.steps += steps
         x = x.view(batch, steps, per_step, cfg.width)[:, :, cfg.cond_tokens:]  # (B, n, N, W): drop cond tokens
         out = self.predictor_proj(self.predictor_norm(x))  # (B, n, N, D_enc)
+        if cfg.predict_residual:
+            out = out + tokens
         return F.layer_norm(out, out.shape[-1:]) if cfg.normalize_outputs else out
 
     def forward(self, tokens: Tensor, actions: Tensor, states: Tensor | None = None) -> Tensor:
