@@ -11,6 +11,7 @@ from .runs import trained_and_encoded
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # the first bar test trains the session's run (2-10 min on 2 shared cores)
 def test_trained_tiny_model_beats_copy_last_and_shuffled_actions(tmp_path_factory):
     run, clips = trained_and_encoded(tmp_path_factory.getbasetemp())
     report = evaluate_encoded(run, clips, EvalConfig(clips=len(clips), progress=False))

@@ -11,6 +11,7 @@ from eval.runs import trained_and_encoded
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # the first bar test trains the session's run (2-10 min on 2 shared cores)
 def test_planning_recovers_the_recorded_yaw_sign(tmp_path_factory):
     run, clips = trained_and_encoded(tmp_path_factory.getbasetemp())
     config = OfflinePlanConfig(pairs=len(clips), min_yaw_deg=2.0, landscape_points=0, plan_batch=8,
