@@ -73,8 +73,8 @@ def test_strict_loading_lists_problems():
     with pytest.raises(RuntimeError) as err:
         load_state_strict(model, state, "predictor")
     text = str(err.value)
-    assert "missing (1): 1.bias" in text and "unexpected (1): extra" in text
-    assert "0.weight: checkpoint (4, 2) vs model (3, 2)" in text
+    assert "1 missing key(s): 1.bias" in text and "1 unexpected key(s): extra" in text
+    assert "0.weight (checkpoint (4, 2) vs model (3, 2))" in text
 
 
 def test_rng_round_trip_through_weights_only_file(tmp_path):

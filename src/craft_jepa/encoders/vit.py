@@ -72,13 +72,19 @@ class RoPESelfAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim, bias=True)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-        batch, length, dim = x.shape
+    def rotated_qkv(self, x: Tensor, cos: Tensor, sin: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """x (B, L, D) -> q, k, v (B, h, L, hd) each, RoPE applied to q and k."""
         qkv = self.qkv(x).unflatten(-1, (3, self.heads, self.head_dim))  # (B, L, 3, h, hd)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, h, L, hd) each
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        out = F.scaled_dot_product_attention(q, k, v)  # (B, h, L, hd)
-        return self.proj(out.transpose(1, 2).reshape(batch, length, dim))
+        return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
+
+    def merge_heads(self, out: Tensor) -> Tensor:
+        """(B, h, L, hd) -> projected (B, L, D)."""
+        return self.proj(out.transpose(1, 2).flatten(2))
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+        q, k, v = self.rotated_qkv(x, cos, sin)
+        return self.merge_heads(F.scaled_dot_product_attention(q, k, v))  # (B, L, D)
 
 
 class MLP(nn.Module):

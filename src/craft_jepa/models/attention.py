@@ -12,9 +12,9 @@ from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from craft_jepa.encoders.rope import apply_rope
+from craft_jepa.encoders.vit import RoPESelfAttention
 from craft_jepa.models.kv_cache import KVCache
 
 
@@ -30,17 +30,11 @@ def frame_causal_mask(new_steps: int, past_steps: int, tokens_per_step: int, dev
     return allowed.repeat_interleave(tokens_per_step, 0).repeat_interleave(tokens_per_step, 1)
 
 
-class CausalRoPEAttention(nn.Module):
-    """Parameter names follow Meta's ACRoPEAttention (`qkv`, `proj`) for warm starts."""
+class CausalRoPEAttention(RoPESelfAttention):
+    """The encoder's RoPE attention plus a mask and a KV cache. Parameter names follow Meta's
+    ACRoPEAttention (`qkv`, `proj`) for warm starts."""
 
-    def __init__(self, dim: int, heads: int) -> None:
-        super().__init__()
-        self.heads = heads
-        self.head_dim = dim // heads
-        self.qkv = nn.Linear(dim, 3 * dim, bias=True)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(
+    def forward(  # type: ignore[override]
         self,
         x: Tensor,
         cos: Tensor,
@@ -50,11 +44,8 @@ class CausalRoPEAttention(nn.Module):
         layer: int = 0,
     ) -> Tensor:
         """x (B, L, D) of the new steps; cos/sin (L, head_dim); mask (L, L_past + L) or None."""
-        batch, length, dim = x.shape
-        qkv = self.qkv(x).unflatten(-1, (3, self.heads, self.head_dim))  # (B, L, 3, h, hd)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, h, L, hd) each
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        q, k, v = self.rotated_qkv(x, cos, sin)  # (B, h, L, hd) each
         if cache is not None:
             k, v = cache.append(layer, k, v)  # (B, h, L_past + L, hd)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B, h, L, hd)
-        return self.proj(out.transpose(1, 2).reshape(batch, length, dim))
+        return self.merge_heads(out)

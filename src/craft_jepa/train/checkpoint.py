@@ -24,6 +24,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from craft_jepa.encoders.checkpoint import load_state_dict_strict
+
 # Test hook: seconds to sleep between the temporary write and the rename, so a test can
 # SIGKILL the process in the middle of a checkpoint write.
 SLEEP_BEFORE_RENAME_ENV = "CRAFT_JEPA_TEST_CKPT_SLEEP"
@@ -182,23 +184,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def load_state_strict(module: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
-    """load_state_dict that lists missing, unexpected and mis-shaped keys on any mismatch."""
-    own = module.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    misshaped = sorted(
-        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in set(own) & set(state)
-        if tuple(own[k].shape) != tuple(state[k].shape)
-    )
-    if missing or unexpected or misshaped:
-        lines = [f"{what}: state dict does not match the model"]
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)):
-            if keys:
-                shown = ", ".join(keys[:10]) + (f" ... (+{len(keys) - 10})" if len(keys) > 10 else "")
-                lines.append(f"  {label} ({len(keys)}): {shown}")
-        raise RuntimeError("\n".join(lines))
-    module.load_state_dict(state, strict=True)
+    """load_state_dict that lists missing, unexpected and mis-shaped keys on any mismatch
+    (`encoders.checkpoint.StateDictMismatchError`, a RuntimeError)."""
+    load_state_dict_strict(module, state, what)
 
 
 def require_keys(state: dict[str, Any], keys: list[str], path: str | os.PathLike[str]) -> None:
