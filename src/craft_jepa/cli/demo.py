@@ -10,8 +10,8 @@ HELP = "Run everything on CPU in minutes: synthetic VPT data, scaler, training, 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="demo-out", help="output folder (default demo-out)")
     parser.add_argument("--minutes", type=float, default=4.0,
-                        help="training budget in minutes on a 2-core CPU (default 4; the whole demo "
-                             "takes about 3 minutes more)")
+                        help="training budget in minutes on a 2-core CPU (default 4; data, evaluation "
+                             "and planning add about 1.5 minutes)")
     parser.add_argument("--seed", type=int, default=0)
 
 

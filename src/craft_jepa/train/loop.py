@@ -219,8 +219,9 @@ def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSum
                 in_row = 0
 
             clips_per_s = result.clips / max(t_end - t_start, 1e-9)
-            logger.advance(1, loss=result.losses["loss"], copy=result.losses["copy_last"], lr=result.lr,
-                           clips_s=clips_per_s)
+            # Teacher forcing beside copy-last: the two are on the same scale (the total adds rollout).
+            logger.advance(1, loss=result.losses["loss"], tf=result.losses["teacher_forcing"],
+                           copy=result.losses["copy_last"], lr=result.lr, clips_s=clips_per_s)
             if step % cfg.logging.every == 0 or step == stop:
                 logger.log(step, "train", {
                     **result.losses, "lr": result.lr, "grad_norm": result.grad_norm,
@@ -240,8 +241,9 @@ def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSum
                 val_losses = _validate(cfg, runner, val_urls)
                 if val_losses:
                     logger.log(step, "val", val_losses)
-                    logger.write(f"step {step}: val loss {val_losses['loss']:.4f} "
-                                 f"(copy-last baseline {val_losses['copy_last']:.4f})")
+                    logger.write(f"step {step}: val loss {val_losses['loss']:.4f}, teacher forcing "
+                                 f"{val_losses['teacher_forcing']:.4f} (copy-last baseline "
+                                 f"{val_losses['copy_last']:.4f})")
                     if best_val is None or val_losses["loss"] < best_val:
                         best_val, is_best = val_losses["loss"], True
 
