@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from craft_jepa.data.clips import ClipConfig, fixed_start, random_starts
+from craft_jepa.data.clips import ClipConfig, SegmentError, fixed_start, random_starts
 from craft_jepa.vpt.actions import SOURCE_FPS, frame_ticks_for_clip, segment_frame_ticks
 
 FEATURE_FORMAT = "craft-jepa-features"
@@ -53,12 +53,8 @@ FEATURE_STAT_KEYS = (
 )
 
 
-class FeatureError(Exception):
+class FeatureError(SegmentError):
     """A bad feature sample; `kind` is one of FEATURE_STAT_KEYS."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 @dataclass

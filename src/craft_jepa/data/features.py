@@ -121,12 +121,7 @@ class FeatureStream(ClipStream):
         else:
             starts = [fixed_start(str(sample.get("__key__")), last, self.stream_cfg.seed)]
         clips = [self._window(run, w) for w in starts]
-        if cfg.drop_null_windows:
-            kept = [c for c in clips if not c.null_window]
-            if len(kept) < len(clips):
-                counters.add("null_windows", where, len(clips) - len(kept))
-            clips = kept
-        return clips
+        return self._drop_null_windows(clips, where, counters)
 
     def _window(self, run: FeatureRun, first: int) -> FeatureClip:
         frames = self.clip_cfg.frames

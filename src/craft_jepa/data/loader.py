@@ -156,12 +156,16 @@ class ClipStream(IterableDataset):
                 segment.close()
         for clip in clips:
             clip.key = str(sample.get("__key__"))
-        if cfg.drop_null_windows:
-            kept = [c for c in clips if not c.null_window]
-            if len(kept) < len(clips):
-                counters.add("null_windows", where, len(clips) - len(kept))
-            clips = kept
-        return clips
+        return self._drop_null_windows(clips, where, counters)
+
+    def _drop_null_windows(self, clips: list, where: str, counters: _Counters) -> list:
+        """With clip.drop_null_windows, drop (and count) clips whose every step is VPT's null action."""
+        if not self.clip_cfg.drop_null_windows:
+            return clips
+        kept = [c for c in clips if not c.null_window]
+        if len(kept) < len(clips):
+            counters.add("null_windows", where, len(clips) - len(kept))
+        return kept
 
     def _emit(self, clip: Clip, counters: _Counters) -> dict[str, Any]:
         return {

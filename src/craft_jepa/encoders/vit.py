@@ -99,14 +99,16 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-LN transformer block."""
+    """Pre-LN transformer block (Meta names: norm1, attn, norm2, mlp)."""
 
-    def __init__(self, spec: ViTSpec) -> None:
+    attention_class: type[RoPESelfAttention] = RoPESelfAttention
+
+    def __init__(self, dim: int, heads: int, mlp_hidden: int, layer_norm_eps: float) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(spec.dim, eps=spec.layer_norm_eps)
-        self.attn = RoPESelfAttention(spec.dim, spec.heads)
-        self.norm2 = nn.LayerNorm(spec.dim, eps=spec.layer_norm_eps)
-        self.mlp = MLP(spec.dim, spec.mlp_hidden)
+        self.norm1 = nn.LayerNorm(dim, eps=layer_norm_eps)
+        self.attn = self.attention_class(dim, heads)
+        self.norm2 = nn.LayerNorm(dim, eps=layer_norm_eps)
+        self.mlp = MLP(dim, mlp_hidden)
 
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
         x = x + self.attn(self.norm1(x), cos, sin)
@@ -125,7 +127,9 @@ class VisionTransformer(nn.Module):
         self.img_size = img_size
         self.embed_dim = spec.dim
         self.patch_embed = PatchEmbed3D(spec)
-        self.blocks = nn.ModuleList(Block(spec) for _ in range(spec.depth))
+        self.blocks = nn.ModuleList(
+            Block(spec.dim, spec.heads, spec.mlp_hidden, spec.layer_norm_eps) for _ in range(spec.depth)
+        )
         self.norm = nn.LayerNorm(spec.dim, eps=spec.layer_norm_eps)
 
     @property

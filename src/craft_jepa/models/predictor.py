@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from craft_jepa.encoders.rope import grid_positions, rope_tables
-from craft_jepa.encoders.vit import MLP
+from craft_jepa.encoders.vit import Block
 from craft_jepa.models.attention import CausalRoPEAttention, frame_causal_mask
 from craft_jepa.models.kv_cache import KVCache
 
@@ -87,17 +87,15 @@ class PredictorConfig:
         return 1 + (self.state_dim > 0)
 
 
-class ACBlock(nn.Module):
-    """Pre-LN block with frame-causal RoPE attention (Meta names: norm1, attn, norm2, mlp)."""
+class ACBlock(Block):
+    """The encoder's pre-LN block with frame-causal RoPE attention and an optional KV cache."""
+
+    attention_class = CausalRoPEAttention
 
     def __init__(self, config: PredictorConfig) -> None:
-        super().__init__()
-        self.norm1 = nn.LayerNorm(config.width, eps=config.layer_norm_eps)
-        self.attn = CausalRoPEAttention(config.width, config.heads)
-        self.norm2 = nn.LayerNorm(config.width, eps=config.layer_norm_eps)
-        self.mlp = MLP(config.width, int(config.width * config.mlp_ratio))
+        super().__init__(config.width, config.heads, int(config.width * config.mlp_ratio), config.layer_norm_eps)
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor | None,
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor | None,  # type: ignore[override]
                 cache: KVCache | None = None, layer: int = 0) -> Tensor:
         x = x + self.attn(self.norm1(x), cos, sin, mask, cache, layer)
         return x + self.mlp(self.norm2(x))

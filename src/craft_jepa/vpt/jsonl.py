@@ -130,30 +130,22 @@ def _number(obj: dict, key: str, where: str) -> float:
     return float(value)
 
 
-def _int_list(obj: dict, key: str, where: str) -> tuple[int, ...]:
+def _typed_list(obj: dict, key: str, where: str, item_type: type, what: str) -> tuple:
+    """obj[key] as a tuple of exactly `item_type` items (None or absent: empty)."""
     value = obj.get(key)
-    if type(value) is list:
-        for item in value:
-            if type(item) is not int:
-                break
-        else:
-            return tuple(value)
-    elif value is None:
+    if value is None:
         return ()
-    raise _BadLine("wrong_type", f"{where}{key} should be a list of ints")
+    if type(value) is list and all(type(item) is item_type for item in value):
+        return tuple(value)
+    raise _BadLine("wrong_type", f"{where}{key} should be a list of {what}")
+
+
+def _int_list(obj: dict, key: str, where: str) -> tuple[int, ...]:
+    return _typed_list(obj, key, where, int, "ints")
 
 
 def _str_list(obj: dict, key: str, where: str) -> tuple[str, ...]:
-    value = obj.get(key)
-    if type(value) is list:
-        for item in value:
-            if type(item) is not str:
-                break
-        else:
-            return tuple(value)
-    elif value is None:
-        return ()
-    raise _BadLine("wrong_type", f"{where}{key} should be a list of strings")
+    return _typed_list(obj, key, where, str, "strings")
 
 
 # The recorder writes every key a TickRecord needs before "xpos"; what follows
