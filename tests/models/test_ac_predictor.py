@@ -173,3 +173,24 @@ def test_frozen_encoder_feeds_the_predictor():
     loss.backward()
     assert predicted.shape == tokens[:, 1:].shape and predictor.predictor_embed.weight.grad is not None
     assert predictor.rollout(tokens[:, :1], actions, steps=3).shape == (2, 3, 16, 96)
+
+
+def test_residual_prediction_starts_from_copy_last_and_stays_causal_and_cached():
+    """predict_residual: with the output projection at zero, each prediction is the input frame
+    (layer-normed); the cached rollout still equals the full recompute."""
+    residual = make_predictor(predict_residual=True)
+    tokens, actions, states = make_batch()
+    with torch.no_grad():
+        residual.predictor_proj.weight.zero_()
+        residual.predictor_proj.bias.zero_()
+        out = residual(tokens, actions, states)
+        torch.testing.assert_close(out, torch.nn.functional.layer_norm(tokens, tokens.shape[-1:]))
+        for p in residual.predictor_proj.parameters():
+            p.normal_(0, 0.02)
+        cached = residual.rollout(tokens[:, :2], actions, states, steps=3)
+        full = residual.rollout_uncached(tokens[:, :2], actions, states, steps=3)
+    torch.testing.assert_close(cached, full, atol=1e-5, rtol=0)
+    plain = make_predictor()
+    plain.load_state_dict(residual.state_dict())  # same parameters: the option adds none
+    with torch.no_grad():
+        assert not torch.allclose(plain(tokens, actions, states), residual(tokens, actions, states))
