@@ -1,0 +1,50 @@
+"""Our encoder against Meta's reference outputs (tests/fixtures/meta-golden, encoder.safetensors).
+
+The weights come in through our Meta `.pt` loader (`module.backbone.` prefixes, the unused
+`pos_embed` dropped), so the loader is under test too. Each deliberate bug of the fixture README
+that touches the encoder must push the comparison past the tolerance.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from meta_golden import TOKEN_ATOL, T, frames_of, golden_encoder, inject_bug, load_golden, max_error
+
+from craft_jepa.encoders import FrozenEncoder
+from craft_jepa.train.losses import normalize_targets
+
+
+@pytest.fixture(scope="module")
+def golden():
+    return load_golden("encoder")
+
+
+def encoder_outputs(encoder, golden) -> dict[str, torch.Tensor]:
+    video = golden["input.video"]  # (B, C, T, H, W), Meta's layout
+    with torch.no_grad():
+        video_tokens = encoder.forward_video(video)  # (B, T/2 * N, D)
+    # The training path: the frozen encoder per frame, then the parameter-free layer norm.
+    frames = video.permute(0, 2, 1, 3, 4)  # (B, T, C, H, W)
+    frame_tokens = normalize_targets(FrozenEncoder(encoder)(frames)).flatten(1, 2)  # (B, T*N, D)
+    return {"video_tokens": video_tokens, "frame_tokens": frame_tokens}
+
+
+def test_video_tokens_and_per_frame_targets_match_meta(tmp_path, golden):
+    outputs = encoder_outputs(golden_encoder(tmp_path), golden)
+    assert frames_of(outputs["frame_tokens"], T).shape == (2, T, 16, 192)
+    for name, ours in outputs.items():
+        torch.testing.assert_close(ours, golden[f"output.{name}"], rtol=0, atol=TOKEN_ATOL, msg=name)
+
+
+def test_fixture_carries_the_unused_pos_embed_our_loader_drops(golden):
+    assert "module.backbone.pos_embed" in golden  # so the loader path above really dropped it
+
+
+@pytest.mark.parametrize("output", ["video_tokens", "frame_tokens"])
+@pytest.mark.parametrize("bug", ["layernorm_eps_1e-5", "gelu_tanh", "rope_interleaved"])
+def test_deliberate_bugs_fail_the_golden_comparison(tmp_path, golden, monkeypatch, bug, output):
+    encoder = golden_encoder(tmp_path)
+    inject_bug(bug, monkeypatch, encoder)
+    error = max_error(encoder_outputs(encoder, golden)[output], golden[f"output.{output}"])
+    assert error > TOKEN_ATOL, f"{bug} moved {output} by only {error:.2e}"
