@@ -1,6 +1,6 @@
 """The action-conditioned predictor (V-JEPA 2-AC recipe, REFERENCE.md section 4).
 
-Per time step t the sequence holds [a_t, s_t (only if state_dim > 0), patches_t]; each kind has
+Per time step t the sequence holds [a_t, s_t (if state_dim > 0 or state_token), patches_t]; each kind has
 its own linear embedding into the predictor width. Attention is frame-causal. Patches get 3-D RoPE
 (time, row, column); conditioning tokens only the time band at their step. The output at frame
 t's patches predicts frame t+1; conditioning tokens are dropped, then LayerNorm and a linear map
@@ -11,6 +11,7 @@ back to the encoder width. Parameter names follow Meta's VisionTransformerPredic
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -58,6 +59,13 @@ class PredictorConfig:
     # reference recipe predicts z_{t+1} directly (keep False to warm-start Meta's predictor); small
     # predictors trained briefly learn far faster from the copy-last starting point this gives.
     predict_residual: bool = False
+    # Keep the released token layout: a state token in every step even when state_dim is 0 (it is
+    # then the state embedding's bias alone, i.e. Meta's token for zero states). The released
+    # predictor always has 2 conditioning tokens per step; its blocks never saw a 1-token layout.
+    state_token: bool = False
+    # Meta AC predictor .pt (e.g. vjepa2-ac-vitg.pt) loaded into a FRESH run's predictor at start-up
+    # (models/warm_start.py; a resumed run keeps its checkpoint's weights). None: reference init.
+    warm_start: str | None = None
 
     def __post_init__(self) -> None:
         if self.preset not in PREDICTOR_PRESETS:
@@ -83,8 +91,12 @@ class PredictorConfig:
         return self.grid_size**2
 
     @property
+    def has_state_token(self) -> bool:
+        return self.state_dim > 0 or self.state_token
+
+    @property
     def cond_tokens(self) -> int:
-        return 1 + (self.state_dim > 0)
+        return 1 + self.has_state_token
 
 
 class ACBlock(Block):
@@ -108,7 +120,12 @@ class ACPredictor(nn.Module):
         width = config.width
         self.predictor_embed = nn.Linear(config.encoder_dim, width)
         self.action_encoder = nn.Linear(config.action_dim, width)
-        self.state_encoder = nn.Linear(config.state_dim, width) if config.state_dim > 0 else None
+        self.state_encoder = None
+        if config.has_state_token:
+            # With state_token and state_dim 0 this is Linear(0, width): its output is its bias.
+            with warnings.catch_warnings():  # torch warns that initializing its empty weight is a no-op
+                warnings.simplefilter("ignore", UserWarning)
+                self.state_encoder = nn.Linear(config.state_dim, width)
         self.predictor_blocks = nn.ModuleList(ACBlock(config) for _ in range(config.depth))
         self.predictor_norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.predictor_proj = nn.Linear(width, config.encoder_dim)
@@ -178,6 +195,8 @@ class ACPredictor(nn.Module):
         batch, steps = tokens.shape[:2]
         cond = [self.action_encoder(actions)[:, :, None]]  # (B, n, 1, W)
         if self.state_encoder is not None:
+            if states is None:  # state_token without a state layout: an empty state per step
+                states = tokens.new_zeros(batch, steps, 0)  # (B, n, 0)
             cond.append(self.state_encoder(states)[:, :, None])  # (B, n, 1, W)
         x = torch.cat([*cond, self.predictor_embed(tokens)], dim=2)  # (B, n, K, W)
         per_step = x.shape[2]
@@ -253,6 +272,7 @@ class ACPredictor(nn.Module):
 
 def reinit_linear(module: nn.Linear, std: float, generator: torch.Generator | None = None) -> None:
     """Trunc-normal weight (bounds +-2 absolute, as Meta's helper), zero bias."""
-    nn.init.trunc_normal_(module.weight, std=std, generator=generator)
+    if module.weight.numel():  # a state token without states has an empty weight
+        nn.init.trunc_normal_(module.weight, std=std, generator=generator)
     if module.bias is not None:
         nn.init.zeros_(module.bias)

@@ -19,7 +19,10 @@ _MUST_MATCH: dict[str, tuple[str, ...] | None] = {
     "clip": ("action_layout", "state_layout", "fps", "size", "mean", "std"),
     "predictor": None,
 }
-_MAY_CHANGE = {"predictor": {"activation_checkpointing"}}
+# warm_start only seeds a fresh run's weights; a resumed run takes them from its checkpoint.
+_MAY_CHANGE = {"predictor": {"activation_checkpointing", "warm_start"}}
+# Settings added after checkpoints were written: absent in an old checkpoint means this value.
+_ABSENT_MEANS = {("predictor", "state_token"): False}
 
 
 class CheckpointMismatchError(RuntimeError):
@@ -44,7 +47,8 @@ def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[
         for name in keys:
             if section == "encoder" and name == "init_seed" and (old.get("checkpoint") or new.get("checkpoint")):
                 continue  # only a random-weight encoder is defined by its seed
-            if _comparable(section, name, old.get(name)) != _comparable(section, name, new.get(name)):
+            default = _ABSENT_MEANS.get((section, name))
+            if _comparable(section, name, old.get(name, default)) != _comparable(section, name, new.get(name, default)):
                 found.append(f"{section}.{name}: {old.get(name)!r} -> {new.get(name)!r}")
     return found
 

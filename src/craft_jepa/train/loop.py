@@ -161,11 +161,19 @@ def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSum
         else:
             log.warning("world size changed (%d -> %d): RNG streams restart", len(rng_states), info.world_size)
 
+    warm_report = None
+    if resume_path is None and cfg.predictor.warm_start:  # a resumed run already has its weights
+        from craft_jepa.models.warm_start import warm_start_from_meta
+
+        warm_report = warm_start_from_meta(predictor, cfg.predictor.warm_start)  # strict; same on every rank
+
     total = cfg.schedule.total_steps
     stop = total if stop_at_step is None else min(total, stop_at_step)
     logger = MetricsLogger(run_dir, cfg.logging, enabled=info.is_main, total_steps=total, start_step=step)
     if resumed_from is not None:
         logger.write(f"resumed from {resume_path} at step {step}")
+    if warm_report is not None:
+        logger.write(warm_report.describe())
 
     def checkpoint_state() -> dict[str, Any]:
         return {
