@@ -152,29 +152,37 @@ def collate_features(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _loader(stream: FeatureStream, batch_size: int, num_workers: int, drop_last: bool,
-            multiprocessing_context: str | None) -> DataLoader:
+            multiprocessing_context: str | None, timeout_s: float = 0.0) -> DataLoader:
+    """`timeout_s` > 0: a worker that yields no batch for that long (a stalled `pipe:` or network
+    read) raises instead of hanging the run, as in the video loader."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if num_workers < 0:
         raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+    if timeout_s < 0:
+        raise ValueError(f"timeout_s must be >= 0 (0 = wait forever), got {timeout_s}")
     return DataLoader(stream, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_features,
-                      drop_last=drop_last, multiprocessing_context=multiprocessing_context if num_workers else None)
+                      drop_last=drop_last, timeout=timeout_s if num_workers > 0 else 0,
+                      multiprocessing_context=multiprocessing_context if num_workers else None)
 
 
 def build_feature_train_loader(clip_cfg: ClipConfig, urls: str | list[str], *, batch_size: int, num_workers: int,
                                seed: int, shuffle_buffer_clips: int = 64,
-                               multiprocessing_context: str | None = None) -> DataLoader:
-    """Infinite, resampled batches of feature clips; shards split by rank and by worker."""
+                               multiprocessing_context: str | None = None, timeout_s: float = 0.0,
+                               chunk_batches: int = 0, start_batch: int = 0) -> DataLoader:
+    """Infinite batches of feature clips over the shared shard deal; see build_train_loader."""
     stream = FeatureStream(clip_cfg, expand_urls(urls),
-                           StreamConfig(train=True, seed=seed, shuffle_buffer_clips=shuffle_buffer_clips))
-    return _loader(stream, batch_size, num_workers, True, multiprocessing_context)
+                           StreamConfig(train=True, seed=seed, shuffle_buffer_clips=shuffle_buffer_clips,
+                                        batch_size=batch_size, chunk_batches=chunk_batches, start_batch=start_batch))
+    return _loader(stream, batch_size, num_workers, True, multiprocessing_context, timeout_s)
 
 
 def build_feature_val_loader(clip_cfg: ClipConfig, urls: str | list[str], *, batch_size: int, num_workers: int,
                              max_clips: int | None, seed: int,
-                             multiprocessing_context: str | None = None) -> _LimitedLoader:
+                             multiprocessing_context: str | None = None, timeout_s: float = 0.0) -> _LimitedLoader:
     """Finite, deterministic batches: each run once, one window fixed by (seed, sample key)."""
     if max_clips is not None and max_clips < 1:
         raise ValueError(f"max_clips must be >= 1 or None, got {max_clips}")
     stream = FeatureStream(clip_cfg, expand_urls(urls), StreamConfig(train=False, seed=seed, shuffle_buffer_clips=0))
-    return _LimitedLoader(_loader(stream, batch_size, num_workers, False, multiprocessing_context), max_clips)
+    return _LimitedLoader(_loader(stream, batch_size, num_workers, False, multiprocessing_context, timeout_s),
+                          max_clips)

@@ -3,11 +3,12 @@
 Pipeline per DataLoader worker (built inside `ClipStream.__iter__`, so the dataset object
 itself is only a config plus a URL list and pickles under `spawn`):
 
-    shard URLs -> [train] split by node, split by worker (WebDataset's splitters), then
-                          resampled forever (ResampledShards, seeded per rank/worker)
+    shard URLs -> [train] one endless shared deal of shard permutations over all
+                          (rank, worker) consumers (data/shard_split.py): equal read rates
                   [val]   split by node, split by worker, each shard once, in order
                -> tar samples (WebDataset) -> decode K clips per segment (PyAV, sparse)
-               -> [train] bounded shuffle buffer of decoded clips -> clip dicts (uint8 frames)
+               -> [train] bounded shuffle buffer of decoded clips, kept across stream chunks
+                          (data/carry_buffer.py) -> clip dicts (uint8 frames)
     DataLoader batches them with `ClipCollator` (in the worker): the batch contract of
     docs/architecture.md, frames normalized to float32 (B, T, 3, H, W).
 
@@ -18,6 +19,7 @@ and counted into the `stats` of the next clip that worker yields.
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -27,7 +29,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
+from craft_jepa.data.carry_buffer import FILLING, CarryShuffleBuffer, ChunkPlan, chunk_seed
 from craft_jepa.data.clips import STAT_KEYS, Clip, ClipConfig, Segment, SegmentError, fixed_start, random_starts
+from craft_jepa.data.shard_split import consumer_shards
 from craft_jepa.data.shards import expand_urls
 from craft_jepa.vpt.layouts import get_action_layout, get_state_layout
 
@@ -66,8 +70,16 @@ class StreamConfig:
     shuffle_buffer_clips: int = 64
     decoder_threads: int = 1
     decode_everything: bool = False  # the baseline of benchmarks/loader.py, never for training
+    # Training position (data/carry_buffer.py): the loader starts at global batch `start_batch`
+    # of a stream reseeded every `chunk_batches` batches (0: one endless chunk with `seed`).
+    batch_size: int = 1
+    chunk_batches: int = 0
+    start_batch: int = 0
 
     def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.chunk_batches < 0 or self.start_batch < 0:
+            raise ValueError(f"batch_size must be >= 1 and chunk_batches, start_batch >= 0; got "
+                             f"{self.batch_size}, {self.chunk_batches}, {self.start_batch}")
         if self.shuffle_buffer_clips < 0:
             raise ValueError(f"shuffle_buffer_clips must be >= 0, got {self.shuffle_buffer_clips}")
         if self.decoder_threads < 0:
@@ -92,24 +104,16 @@ class ClipStream(IterableDataset):
         self.stream_cfg = stream_cfg
 
     # ------------------------------------------------------------------ shard level
-    def _shard_urls(self) -> Iterator[dict[str, str]]:
+    def _val_shard_urls(self) -> Iterator[dict[str, str]]:
         import webdataset as wds
 
-        rank, world, worker, num_workers = _worker_info()
-        shards = [{"url": u} for u in self.urls]
-        if not self.stream_cfg.train:
-            yield from wds.split_by_worker(wds.split_by_node(shards))
-            return
-        # Disjoint shard pools per rank and worker when there are enough shards; with fewer
-        # shards than consumers every consumer resamples from all of them (different seeds).
-        pool = shards
-        if len(pool) >= world:
-            pool = list(wds.split_by_node(pool))
-        if len(pool) >= num_workers:
-            pool = list(wds.split_by_worker(pool))
-        yield from wds.ResampledShards([s["url"] for s in pool], seed=self.stream_cfg.seed, deterministic=True)
+        yield from wds.split_by_worker(wds.split_by_node([{"url": u} for u in self.urls]))
 
-    def _samples(self, counters: _Counters) -> Iterator[dict[str, Any]]:
+    def _train_shard_urls(self, seed: int, consumer: int, consumers: int) -> Iterator[dict[str, str]]:
+        for i in consumer_shards(len(self.urls), consumer, consumers, seed):
+            yield {"url": self.urls[i]}
+
+    def _samples(self, counters: _Counters, shard_urls: Iterator[dict[str, str]]) -> Iterator[dict[str, Any]]:
         import webdataset as wds
 
         # WebDataset may report one broken shard several times (tar reader, then expander):
@@ -129,7 +133,7 @@ class ClipStream(IterableDataset):
                 counters.add("bad_shard", f"shard {current['url']}: {type(exn).__name__}: {reason}")
             return True  # keep going with the next shard
 
-        yield from wds.tarfile_to_samples(handler=on_error)(track(self._shard_urls()))
+        yield from wds.tarfile_to_samples(handler=on_error)(track(shard_urls))
 
     # ------------------------------------------------------------------ clip level
     def _segment_clips(self, sample: dict[str, Any], rng: np.random.Generator, counters: _Counters) -> list[Clip]:
@@ -177,30 +181,62 @@ class ClipStream(IterableDataset):
             "stats": counters.take(),
         }
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
+    # ------------------------------------------------------------------ streams
+    def _val_clips(self, counters: _Counters) -> Iterator[Clip]:
         rank, _, worker, _ = _worker_info()
+        rng = np.random.default_rng([self.stream_cfg.seed, rank, worker])
+        for sample in self._samples(counters, self._val_shard_urls()):
+            yield from self._segment_clips(sample, rng, counters)
+
+    def _train_clips(self, counters: _Counters) -> Iterator[Clip]:
+        """Chunk after chunk, for ever, in one worker; see data/carry_buffer.py."""
+        cfg = self.stream_cfg
+        rank, world, worker, num_workers = _worker_info()
+        plan = ChunkPlan(cfg.start_batch, cfg.chunk_batches, cfg.batch_size, num_workers, worker)
+        buffer = CarryShuffleBuffer(cfg.shuffle_buffer_clips)
+        first = plan.first_chunk
+        before = plan.last_active_before(first)
+        if before is not None and buffer.capacity:
+            # Resume: rebuild the clips that chunk left in the buffer by reading it again.
+            buffer.new = [None] * plan.carried_into(before, buffer.capacity)  # its old generation
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DataWarning)  # reported by the run that read them
+                for _ in self._chunk(before, plan, buffer, rank, world, counters):
+                    pass
+            counters.take()  # counted before the checkpoint, which carries the totals
+        for chunk in itertools.count(first):
+            yield from self._chunk(chunk, plan, buffer, rank, world, counters, skip=plan.skipped(chunk))
+
+    def _chunk(self, chunk: int, plan: ChunkPlan, buffer: CarryShuffleBuffer, rank: int, world: int,
+               counters: _Counters, skip: int = 0) -> Iterator[Clip]:
+        """The clips one worker emits in `chunk`, after the first `skip`."""
+        quota = plan.quota(chunk)  # -1: endless
+        if quota == 0:
+            return
+        seed = chunk_seed(self.stream_cfg.seed, chunk)
+        key = [seed, rank, plan.role]
+        rng = np.random.default_rng(key)  # windows
+        buffer.next_chunk(np.random.default_rng(key + [1]), np.random.default_rng(key + [2]))
+        consumer, consumers = rank * plan.num_workers + plan.role, world * plan.num_workers
+        emitted = 0
+        for sample in self._samples(counters, self._train_shard_urls(seed, consumer, consumers)):
+            for clip in self._segment_clips(sample, rng, counters):
+                out = buffer.push(clip)
+                if out is FILLING:
+                    continue
+                emitted += 1
+                if emitted > skip:
+                    yield out
+                if emitted == quota:
+                    return
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
         self._action_layout = get_action_layout(self.clip_cfg.action_layout)
         self._state_layout = get_state_layout(self.clip_cfg.state_layout)
-        rng = np.random.default_rng([self.stream_cfg.seed, rank, worker])
         counters = _Counters(self.stat_keys)
-        buffer: list[Clip] = []
-        capacity = self.stream_cfg.shuffle_buffer_clips if self.stream_cfg.train else 0
-        for sample in self._samples(counters):
-            for clip in self._segment_clips(sample, rng, counters):
-                if capacity == 0:
-                    yield self._emit(clip, counters)
-                    continue
-                if len(buffer) < capacity:
-                    buffer.append(clip)
-                    continue
-                # Full: emit a random resident clip and put the new one in its place.
-                slot = int(rng.integers(0, capacity))
-                out, buffer[slot] = buffer[slot], clip
-                yield self._emit(out, counters)
-        # Only a finite (val) stream or an exhausted resampler gets here: drain in random order.
-        order = rng.permutation(len(buffer)) if buffer else []
-        for i in order:
-            yield self._emit(buffer[i], counters)
+        clips = self._train_clips(counters) if self.stream_cfg.train else self._val_clips(counters)
+        for clip in clips:
+            yield self._emit(clip, counters)
         left = {k: n for k, n in counters.take().items() if n}
         if left:  # no clip follows to carry these counts
             warnings.warn(f"end of stream: skipped input after the last clip: {left}", DataWarning, stacklevel=2)
@@ -283,11 +319,14 @@ def _data_loader(dataset: ClipStream, batch_size: int, num_workers: int, drop_la
 def build_train_loader(clip_cfg: ClipConfig, urls: str | list[str], *, batch_size: int, num_workers: int,
                        seed: int, shuffle_buffer_clips: int = 64, decoder_threads: int = 1,
                        multiprocessing_context: str | None = None,
-                       decode_everything: bool = False, timeout_s: float = 0.0) -> DataLoader:
-    """Infinite, resampled batches; shards split by rank (torch.distributed) and by worker."""
+                       decode_everything: bool = False, timeout_s: float = 0.0,
+                       chunk_batches: int = 0, start_batch: int = 0) -> DataLoader:
+    """Infinite batches over all ranks' and workers' shared shard deal (data/shard_split.py),
+    starting at global batch `start_batch` of a stream reseeded every `chunk_batches`."""
     stream = ClipStream(clip_cfg, urls, StreamConfig(train=True, seed=seed, shuffle_buffer_clips=shuffle_buffer_clips,
                                                      decoder_threads=decoder_threads,
-                                                     decode_everything=decode_everything))
+                                                     decode_everything=decode_everything, batch_size=batch_size,
+                                                     chunk_batches=chunk_batches, start_batch=start_batch))
     return _data_loader(stream, batch_size, num_workers, drop_last=True, multiprocessing_context=multiprocessing_context,
                         timeout_s=timeout_s)
 

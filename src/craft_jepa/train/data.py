@@ -1,12 +1,13 @@
 """Where training batches come from: shard lists, loaders, a resumable stream, the scaler.
 
 The training data order is a deterministic function of (seed, step): the stream is cut
-into chunks of `chunk_batches` micro-batches and chunk c reads a loader built with seed
-`seed + c * CHUNK_SEED_STRIDE`. A checkpoint stores (chunk, batches consumed in it); resume
-rebuilds that chunk's loader and skips the consumed batches. Checkpoints written at chunk
-boundaries (the default: one chunk per `checkpoint.latest_every` steps) skip nothing.
-This holds with worker processes as long as the loader derives every worker's randomness
-from its `seed` argument (DataLoader returns worker batches in a fixed round-robin order).
+into chunks of `chunk_batches` micro-batches and chunk c reads shards and windows seeded
+with `seed + c * CHUNK_SEED_STRIDE`. The loader is built ONCE and its workers run chunk
+after chunk, keeping their shuffle buffer (data/carry_buffer.py); a checkpoint stores
+(chunk, batches consumed in it) and a resume builds one loader that starts there (each
+worker re-reads the previous chunk to rebuild its buffer, then skips the consumed batches).
+This holds with worker processes because the loader derives every worker's randomness from
+its seed, chunk and role (DataLoader returns worker batches in a fixed round-robin order).
 
 `data.source` picks the loader: `video` (decoded clips, frames pass through the frozen
 encoder) or `features` (tokens pre-encoded by `craft-jepa encode`, data/features.py).
@@ -20,13 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from craft_jepa.data.carry_buffer import CHUNK_SEED_STRIDE  # noqa: F401  (re-exported)
 from craft_jepa.data.shards import expand_urls, split_train_val
 from craft_jepa.vpt.scaler import ActionScaler
 
 log = logging.getLogger(__name__)
 
-CHUNK_SEED_STRIDE = 1_000_003
 Batch = dict[str, Any]
+LoaderFactory = Callable[[int, int, int], Iterable["Batch"]]  # (seed, start_batch, chunk_batches) -> loader
 
 
 @dataclass
@@ -78,34 +80,21 @@ def resolve_shards(cfg: DataConfig) -> tuple[list[str], list[str]]:
     return urls, []
 
 
-def train_loader_factory(cfg: DataConfig, clip_cfg: Any, urls: list[str]) -> Callable[[int], Iterable[Batch]]:
-    """seed -> an infinite loader of training batches for `cfg.source`."""
+def train_loader_factory(cfg: DataConfig, clip_cfg: Any, urls: list[str]) -> LoaderFactory:
+    """(seed, start batch, chunk batches) -> an infinite loader of training batches for `cfg.source`."""
     if cfg.source == "video":
-        from craft_jepa.data.loader import build_train_loader
+        from craft_jepa.data.loader import build_train_loader as build
+    elif cfg.source == "features":
+        from craft_jepa.data.features import build_feature_train_loader as build
+    else:
+        raise NotImplementedError(f"data.source={cfg.source!r} is not available yet")
 
-        def build(seed: int) -> Iterable[Batch]:
-            return build_train_loader(
-                clip_cfg,
-                urls,
-                batch_size=cfg.batch_size,
-                num_workers=cfg.num_workers,
-                seed=seed,
-                shuffle_buffer_clips=cfg.shuffle_buffer_clips,
-                timeout_s=cfg.worker_timeout_s,
-            )
+    def make(seed: int, start_batch: int, chunk_batches: int) -> Iterable[Batch]:
+        return build(clip_cfg, urls, batch_size=cfg.batch_size, num_workers=cfg.num_workers, seed=seed,
+                     shuffle_buffer_clips=cfg.shuffle_buffer_clips, timeout_s=cfg.worker_timeout_s,
+                     chunk_batches=chunk_batches, start_batch=start_batch)
 
-        return build
-    if cfg.source == "features":
-        from craft_jepa.data.features import build_feature_train_loader
-
-        def build_features(seed: int) -> Iterable[Batch]:
-            return build_feature_train_loader(
-                clip_cfg, urls, batch_size=cfg.batch_size, num_workers=cfg.num_workers, seed=seed,
-                shuffle_buffer_clips=cfg.shuffle_buffer_clips,
-            )
-
-        return build_features
-    raise NotImplementedError(f"data.source={cfg.source!r} is not available yet")
+    return make
 
 
 def build_val_batches(
@@ -124,7 +113,7 @@ def build_val_batches(
 
         return build_feature_val_loader(
             clip_cfg, urls, batch_size=batch_size, num_workers=min(cfg.num_workers, 2),
-            max_clips=max_clips, seed=seed,
+            max_clips=max_clips, seed=seed, timeout_s=cfg.worker_timeout_s,
         )
     raise NotImplementedError(f"data.source={cfg.source!r} is not available yet")
 
@@ -132,7 +121,7 @@ def build_val_batches(
 class TrainStream:
     """An endless, resumable batch stream whose order depends only on (seed, position)."""
 
-    def __init__(self, build: Callable[[int], Iterable[Batch]], seed: int, chunk_batches: int) -> None:
+    def __init__(self, build: LoaderFactory, seed: int, chunk_batches: int) -> None:
         if chunk_batches < 1:
             raise ValueError(f"chunk_batches must be >= 1, got {chunk_batches}")
         self.build = build
@@ -140,22 +129,18 @@ class TrainStream:
         self.chunk_batches = chunk_batches
         self.chunk = 0
         self.consumed = 0  # batches taken from the current chunk
+        self.loaders_built = 0  # one per run (and per resume): workers live across chunks
         self._iter: Iterator[Batch] | None = None
 
-    def _open(self) -> Iterator[Batch]:
-        iterator = iter(self.build(self.seed + self.chunk * CHUNK_SEED_STRIDE))
-        for _ in range(self.consumed):  # fast-forward inside a chunk after a resume
-            next(iterator)
-        return iterator
-
     def __next__(self) -> Batch:
-        if self.consumed == self.chunk_batches:
-            self.chunk, self.consumed = self.chunk + 1, 0
-            self._close()
         if self._iter is None:
-            self._iter = self._open()
+            start = self.chunk * self.chunk_batches + self.consumed
+            self._iter = iter(self.build(self.seed, start, self.chunk_batches))
+            self.loaders_built += 1
         batch = next(self._iter)
         self.consumed += 1
+        if self.consumed == self.chunk_batches:
+            self.chunk, self.consumed = self.chunk + 1, 0
         return batch
 
     def __iter__(self) -> TrainStream:
