@@ -41,16 +41,29 @@ def test_hotbar_change_injects_the_slot_key(vpt_line, jsonl):
     assert ticks[1].keys == ()  # the input is not modified
 
 
-def test_hotbar_first_line_compares_with_slot_zero(vpt_line, jsonl):
-    assert inject_hotbar_keys(ticks_of([vpt_line(hotbar=0)], jsonl))[0].keys == ()
-    assert inject_hotbar_keys(ticks_of([vpt_line(hotbar=8)], jsonl))[0].keys == ("key.keyboard.9",)
+def test_no_phantom_hotbar_key_at_step_0(vpt_line, jsonl):
+    """A segment that starts on slot 2 with no key pressed (seen in real data) gets no key-3 press."""
+    lines = [vpt_line(hotbar=2), vpt_line(hotbar=2), vpt_line(hotbar=4)]
+    out = inject_hotbar_keys(ticks_of(lines, jsonl))
+    assert [t.keys for t in out] == [(), (), ("key.keyboard.5",)]
+    steps = aggregate_steps(prepare_ticks(ticks_of(lines, jsonl)), [0, 1, 2])
+    assert steps[0].keys == frozenset() and is_null_action(steps[0])
+
+
+def test_vpt_convention_compares_the_first_line_with_slot_zero(vpt_line, jsonl):
+    assert inject_hotbar_keys(ticks_of([vpt_line(hotbar=0)], jsonl), "zero")[0].keys == ()
+    assert inject_hotbar_keys(ticks_of([vpt_line(hotbar=8)], jsonl), "zero")[0].keys == ("key.keyboard.9",)
+    assert prepare_ticks(ticks_of([vpt_line(hotbar=2)], jsonl), hotbar_start="zero")[0].keys == ("key.keyboard.3",)
+    with pytest.raises(ValueError, match="hotbar_start='one'"):
+        inject_hotbar_keys([], "one")
 
 
 def test_missing_hotbar_neither_injects_nor_resets(vpt_line, jsonl):
     no_hotbar = vpt_line()
     del no_hotbar["hotbar"]
     ticks = parse_jsonl(jsonl([vpt_line(hotbar=2), no_hotbar, vpt_line(hotbar=2)]), "h").ticks
-    assert [t.keys for t in inject_hotbar_keys(ticks)] == [("key.keyboard.3",), (), ()]
+    assert [t.keys for t in inject_hotbar_keys(ticks, "zero")] == [("key.keyboard.3",), (), ()]
+    assert [t.keys for t in inject_hotbar_keys(ticks)] == [(), (), ()]
 
 
 # ------------------------------------------------------------------ stuck attack
@@ -76,12 +89,23 @@ def test_attack_not_stuck_is_left_alone(vpt_line, jsonl, first_new):
 
 
 def test_prepare_ticks_applies_both(vpt_line, jsonl):
-    lines = [vpt_line(buttons=[0], newButtons=[0], hotbar=5)]
-    (tick,) = prepare_ticks(ticks_of(lines, jsonl))
-    assert tick.buttons == () and tick.keys == ("key.keyboard.6",)
+    lines = [vpt_line(buttons=[0], newButtons=[0], hotbar=5), vpt_line(buttons=[0], hotbar=6)]
+    first, second = prepare_ticks(ticks_of(lines, jsonl))
+    assert first.buttons == () and first.keys == ()
+    assert second.buttons == () and second.keys == ("key.keyboard.7",)
 
 
 # ------------------------------------------------------------------ null actions
+
+
+@pytest.mark.parametrize("buttons", [[3], [4], [3, 4]])
+def test_unmapped_mouse_buttons_keep_an_action_null(vpt_line, jsonl, buttons):
+    """VPT maps only buttons 0-2 (attack, use, pickItem); side buttons 3 and 4 are no action."""
+    ticks = ticks_of([vpt_line(buttons=buttons, newButtons=buttons), vpt_line(), vpt_line(buttons=[*buttons, 1])], jsonl)
+    assert [is_null_action(t) for t in ticks] == [True, True, False]
+    first, second = aggregate_steps(ticks, [0, 1, 2])
+    assert is_null_action(first) and window_is_null([first])
+    assert first.buttons == frozenset(buttons)  # still recorded, only not counted as an action
 
 
 def test_null_action_ignores_unmapped_keys_and_position(vpt_line, jsonl):
@@ -212,6 +236,21 @@ def test_keys_and_buttons_are_or_of_the_window(data, n, stride):
         if is_null_action(step):  # (mouse sums may cancel, so only keys/buttons are implied)
             assert not any(t.buttons or "key.keyboard.w" in t.keys or "key.keyboard.1" in t.keys
                            for t in window)
+
+
+@pytest.mark.parametrize("turn", [-463.95, -182.7, 182.7, 250.0])
+@pytest.mark.parametrize("file_wraps_yaw", [False, True])
+def test_fast_turn_within_one_step_keeps_its_size_and_sign(vpt_line, jsonl, turn, file_wraps_yaw):
+    """Real data: a 5 fps step (4 ticks) turning -463.95 or -182.7 degrees. Wrapping the difference
+    of the two sampled frames would give -103.95 and +177.3; summing per-tick differences does not."""
+    yaws = [30.0 + turn * k / 4 for k in range(5)]  # one tick never turns more than 180 degrees
+    if file_wraps_yaw:  # a recorder that writes yaw in [-180, 180) must give the same turn
+        yaws = [wrap_degrees(y) for y in yaws]
+    lines = [vpt_line(yaw=y, dx=turn / 4 / 0.15, pitch=-10.0 + k) for k, y in enumerate(yaws)]
+    (step,) = aggregate_steps(ticks_of(lines, jsonl), [0, 4])
+    assert step.yaw_diff == pytest.approx(turn, abs=1e-9)
+    assert step.yaw_diff == pytest.approx(0.15 * step.dx, abs=1e-9)
+    assert step.pitch_diff == pytest.approx(4.0, abs=1e-9)
 
 
 def test_wrap_degrees_range():

@@ -5,9 +5,13 @@ Conventions (REFERENCE.md section 1, docs/architecture.md):
   camera between frame i and frame i+1 (0.15 degree per unit, +dy looks down).
 - Step t of a clip covers raw ticks frame_ticks[t] .. frame_ticks[t+1]-1: mouse and
   wheel deltas are SUMMED over every one of those ticks (not just the sampled ones),
-  keys and buttons are OR-ed, and yaw/pitch differences are
-  tick[frame_ticks[t+1]] - tick[frame_ticks[t]] in degrees wrapped to [-180, 180).
+  keys and buttons are OR-ed, and the yaw/pitch difference is the SUM of the per-tick
+  differences, each wrapped to [-180, 180). Never the wrapped difference of the two sampled
+  frames: players turn more than 180 degrees within one 5 fps step (real data: -463.95 would
+  become -103.95, -182.7 would become +177.3), while one tick's change is always small.
   Hotbar slot and GUI flag come from the step's first tick.
+- Only mouse buttons 0-2 (attack, use, pickItem) count towards a non-null action, as in VPT;
+  buttons 3, 4 (side buttons) map to nothing.
 
 `prepare_ticks` applies the two VPT loader fixes (hotbar key injection and the
 stuck-attack fix); loaders call it once per segment before cutting clips.
@@ -41,6 +45,10 @@ KEY_TO_VPT_ACTION: dict[str, str] = {
     **{f"key.keyboard.{n}": f"hotbar.{n}" for n in range(1, 10)},
 }
 BUTTON_TO_VPT_ACTION: dict[int, str] = {0: "attack", 1: "use", 2: "pickItem"}
+# Where hotbar key injection takes the "previous" slot of a segment's first tick from:
+# "first_line" (default): the first line's own slot, so a segment that starts on slot 2 gets no
+# key-3 press nobody made; "zero": VPT's loader convention (previous starts at 0), for reproduction.
+HOTBAR_STARTS = ("first_line", "zero")
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,7 @@ class StepAction:
     dx: float  # summed mouse dx over the step's ticks
     dy: float
     dwheel: float
-    yaw_diff: float  # degrees, wrapped to [-180, 180)
+    yaw_diff: float  # degrees: sum of the per-tick differences, each wrapped to [-180, 180)
     pitch_diff: float
     keys: frozenset[str]  # raw key names held on any tick of the step
     buttons: frozenset[int]  # mouse buttons held on any tick of the step
@@ -66,14 +74,18 @@ def wrap_degrees(angle: float) -> float:
     return (angle + 180.0) % 360.0 - 180.0
 
 
-def inject_hotbar_keys(ticks: Sequence[TickRecord]) -> list[TickRecord]:
+def inject_hotbar_keys(ticks: Sequence[TickRecord], hotbar_start: str = "first_line") -> list[TickRecord]:
     """Add a `key.keyboard.{slot+1}` press on each tick where the hotbar slot changed.
 
-    Scroll-wheel slot changes produce no key press, so VPT adds one. The previous
-    slot starts at 0; ticks without a hotbar (None) neither change nor reset it.
+    Scroll-wheel slot changes produce no key press, so VPT adds one. The previous slot of the
+    first tick is the first known slot (`hotbar_start="first_line"`) or 0 (`"zero"`, VPT's
+    convention); ticks without a hotbar (None) neither change nor reset it.
     """
+    if hotbar_start not in HOTBAR_STARTS:
+        raise ValueError(f"hotbar_start={hotbar_start!r} must be one of {HOTBAR_STARTS}")
     out: list[TickRecord] = []
-    previous = 0
+    first_known = next((t.hotbar for t in ticks if t.hotbar is not None), 0)
+    previous = first_known if hotbar_start == "first_line" else 0
     for tick in ticks:
         if tick.hotbar is not None and tick.hotbar != previous:
             key = f"key.keyboard.{tick.hotbar + 1}"
@@ -108,14 +120,14 @@ def fix_stuck_attack(ticks: Sequence[TickRecord]) -> list[TickRecord]:
     return out
 
 
-def prepare_ticks(ticks: Sequence[TickRecord]) -> list[TickRecord]:
+def prepare_ticks(ticks: Sequence[TickRecord], hotbar_start: str = "first_line") -> list[TickRecord]:
     """The loader fixes in VPT order: stuck attack, then hotbar key injection."""
-    return inject_hotbar_keys(fix_stuck_attack(ticks))
+    return inject_hotbar_keys(fix_stuck_attack(ticks), hotbar_start)
 
 
 def is_null_action(action: TickRecord | StepAction) -> bool:
-    """VPT's null action: no mapped key, no mouse motion, no button held."""
-    if action.dx != 0 or action.dy != 0 or len(action.buttons) > 0:
+    """VPT's null action: no mapped key, no mouse motion, no mapped button (0-2) held."""
+    if action.dx != 0 or action.dy != 0 or any(b in BUTTON_TO_VPT_ACTION for b in action.buttons):
         return False
     return not any(key in KEY_TO_VPT_ACTION for key in action.keys)
 
@@ -173,18 +185,22 @@ def aggregate_steps(ticks: Sequence[TickRecord], frame_ticks: Sequence[int]) -> 
         )
     steps: list[StepAction] = []
     for start, end in zip(frame_ticks, frame_ticks[1:]):
-        dx = dy = dwheel = 0.0
+        dx = dy = dwheel = yaw_diff = pitch_diff = 0.0
         keys: set[str] = set()
         buttons: set[int] = set()
         valid = 0
-        for tick in ticks[start:end]:
+        for i in range(start, end):
+            tick, after = ticks[i], ticks[i + 1]
             dx += tick.dx
             dy += tick.dy
             dwheel += tick.dwheel
             keys.update(tick.keys)
             buttons.update(tick.buttons)
             valid += tick.valid
-        first, last = ticks[start], ticks[end]
+            # Per tick, then summed: a step may turn past 180 degrees (module docstring).
+            yaw_diff += wrap_degrees(after.yaw - tick.yaw)
+            pitch_diff += wrap_degrees(after.pitch - tick.pitch)
+        first = ticks[start]
         steps.append(
             StepAction(
                 start_tick=start,
@@ -192,8 +208,8 @@ def aggregate_steps(ticks: Sequence[TickRecord], frame_ticks: Sequence[int]) -> 
                 dx=dx,
                 dy=dy,
                 dwheel=dwheel,
-                yaw_diff=wrap_degrees(last.yaw - first.yaw),
-                pitch_diff=wrap_degrees(last.pitch - first.pitch),
+                yaw_diff=yaw_diff,
+                pitch_diff=pitch_diff,
                 keys=frozenset(keys),
                 buttons=frozenset(buttons),
                 hotbar=first.hotbar,
