@@ -55,13 +55,26 @@ def test_unknown_json_keys_are_ignored(vpt_line, jsonl):
     assert tick.valid and tick.yaw == 1.0
 
 
-def test_blank_lines_are_skipped_and_pairing_is_kept(vpt_line, jsonl):
+def test_interior_blank_lines_keep_their_place_and_trailing_ones_are_dropped(vpt_line, jsonl):
     data = jsonl([vpt_line(yaw=0.0), "", "   ", vpt_line(yaw=1.0)]) + b"\n\n"
     parsed = parse_jsonl(data, "b.jsonl")
-    assert [t.yaw for t in parsed.ticks] == [0.0, 1.0]
-    assert [t.line for t in parsed.ticks] == [1, 4]
-    assert parsed.report.counts == {"blank_line": 4}  # two inside, two extra at the end
-    assert parsed.report.lines == 2
+    assert [t.line for t in parsed.ticks] == [1, 2, 3, 4]  # tick i <-> line i+1 <-> frame i
+    assert [t.valid for t in parsed.ticks] == [True, False, False, True]
+    assert [t.yaw for t in parsed.ticks] == [0.0, 0.0, 0.0, 1.0]  # blanks hold the camera still
+    assert parsed.report.counts == {"blank_line": 2, "trailing_blank_line": 2}
+    assert parsed.report.bad_lines == 2 and parsed.report.lines == 4
+    assert any(m.startswith("b.jsonl:2: blank line inside the file") for m in parsed.report.messages)
+
+
+def test_a_blank_line_does_not_shift_later_lines_onto_earlier_frames(vpt_line, jsonl):
+    """Frame k shows yaw k here; with the blank line dropped, line 4 (yaw 3) would pair with frame 2."""
+    lines = [vpt_line(yaw=float(k)) for k in range(6)]
+    lines[2] = ""
+    ticks = parse_jsonl(jsonl(lines), "s.jsonl").ticks
+    assert len(ticks) == 6
+    for frame, tick in enumerate(ticks):
+        if tick.valid:
+            assert tick.yaw == float(frame)
 
 
 def test_crlf_line_endings(vpt_line, jsonl):
@@ -178,3 +191,38 @@ def test_corruption_in_the_needed_prefix_is_caught_in_the_tail_ignored(vpt_line,
     parsed = parse_jsonl(b"\n".join([bad_prefix, bad_tail]) + b"\n", "c.jsonl")
     assert [t.valid for t in parsed.ticks] == [False, True]
     assert parsed.report.counts == {"invalid_json": 1}
+
+
+class _DecodeSpy:
+    """Wraps the module's JSON decoder to record the length of every text it decodes."""
+
+    def __init__(self, decoder):
+        self.decoder, self.lengths = decoder, []
+
+    def decode(self, text):
+        self.lengths.append(len(text))
+        return self.decoder.decode(text)
+
+
+@pytest.mark.parametrize("has_hotbar", [True, False], ids=["6.11+", "before-6.11"])
+def test_lines_with_or_without_hotbar_take_the_fast_path(vpt_line, jsonl, monkeypatch, has_hotbar):
+    from craft_jepa.vpt import jsonl as jsonl_module
+
+    line = vpt_line(yaw=2.0, hotbar=4, stats={f"stat_{i}": i for i in range(50)})
+    if not has_hotbar:
+        del line["hotbar"]
+    data = jsonl([line] * 3)
+    spy = _DecodeSpy(jsonl_module._DECODER)
+    monkeypatch.setattr(jsonl_module, "_DECODER", spy)
+    ticks = parse_jsonl(data, "f.jsonl").ticks
+    assert [t.hotbar for t in ticks] == [4 if has_hotbar else None] * 3 and all(t.yaw == 2.0 for t in ticks)
+    full = len(data.splitlines()[0])
+    assert spy.lengths and max(spy.lengths) < full / 2  # only the short prefix before "xpos" was decoded
+
+
+def test_a_hotbar_after_the_position_falls_back_to_the_full_decode(vpt_line, jsonl):
+    line = vpt_line(yaw=2.0)
+    del line["hotbar"]
+    line["hotbar"] = 6  # dict order: now after xpos, outside the fast-path prefix
+    (tick,) = parse_jsonl(jsonl([line]), "late.jsonl").ticks
+    assert tick.valid and tick.hotbar == 6

@@ -60,8 +60,8 @@ def test_encode_hand_written_steps(vpt_line, jsonl):
     row = dict(zip(VPT38, actions[0].tolist()))
     assert (row["mouse_dx"], row["mouse_dy"], row["yaw_diff"], row["pitch_diff"]) == (5.0, -1.0, 0.75, 0.0)
     on = {name for name, v in row.items() if name not in VPT38[:4] and v == 1.0}
-    # key_3: injected because the hotbar moved from 0 to slot 2 on the first line
-    assert on == {"key_3", "key_w", "key_right_shift", "button_0", "button_2", "hotbar_2", "gui_open"}
+    # No key_3: the segment starts on slot 2, so no slot change (and no injected press) happened
+    assert on == {"key_w", "key_right_shift", "button_0", "button_2", "hotbar_2", "gui_open"}
     assert {n for n, v in zip(VPT38, actions[1]) if v} == {"key_escape", "hotbar_2"}
 
 

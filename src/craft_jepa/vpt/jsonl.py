@@ -6,7 +6,9 @@ frame i. Real files have quirks (REFERENCE.md section 1): `"mouse": null` or
 lines, a truncated last line, garbage. The parser keeps the line <-> frame pairing
 intact: a bad line becomes a null `TickRecord` with `valid=False` (no keys, no
 buttons, no mouse motion) instead of disappearing, and is counted in the
-`ParseReport` with a `source:LINE: what` message.
+`ParseReport` with a `source:LINE: what` message. An interior blank line is such a bad
+line too (it still stands for a frame: dropping it would pair every later line with the
+frame before its own); only blank lines after the last non-blank one are dropped.
 
 Camera of a bad line: it has no yaw/pitch of its own, so it takes the previous
 good line's (or, for leading bad lines, the first good line's). A bad line then
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 
 # Problem kinds that make a line invalid (it becomes a null TickRecord).
 BAD_LINE_KINDS = (
+    "blank_line",  # interior: keeps its place as a null tick
     "non_utf8",
     "invalid_json",
     "truncated_last_line",
@@ -35,7 +38,7 @@ BAD_LINE_KINDS = (
 )
 # Quirks of valid lines: counted so a user can see them, but the line is used.
 QUIRK_KINDS = (
-    "blank_line",
+    "trailing_blank_line",  # after the last non-blank line: dropped
     "null_mouse",
     "missing_mouse",
     "null_keyboard",
@@ -68,7 +71,7 @@ class ParseReport:
     """Counts of problems by kind, and the first few messages of each kind."""
 
     source: str
-    lines: int = 0  # ticks produced (blank lines excluded)
+    lines: int = 0  # ticks produced (trailing blank lines excluded)
     counts: dict[str, int] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     max_messages_per_kind: int = 3
@@ -153,8 +156,11 @@ def _str_list(obj: dict, key: str, where: str) -> tuple[str, ...]:
 # So a complete-looking line is first decoded only up to there; any doubt (marker
 # missing, a needed key not in the prefix, the prefix not valid JSON) falls back to
 # decoding the whole line. Corruption confined to that unused tail goes unnoticed.
+# `hotbar` is optional: recorders before 6.11 never write it, and their lines must take the fast
+# path too (a full decode of every such line took about 3x as long).
 _TAIL_MARKER = ',"xpos":'
-_PREFIX_KEYS = ("mouse", "keyboard", "hotbar", "yaw", "pitch")
+_PREFIX_KEYS = ("mouse", "keyboard", "yaw", "pitch")
+_OPTIONAL_PREFIX_KEY = '"hotbar"'
 
 
 def _decode(text: str) -> object:
@@ -165,7 +171,9 @@ def _decode(text: str) -> object:
         except ValueError:
             obj = None
         if type(obj) is dict and all(key in obj for key in _PREFIX_KEYS):
-            return obj
+            # Without hotbar in the prefix, the prefix suffices only if the tail has none either.
+            if "hotbar" in obj or _OPTIONAL_PREFIX_KEY not in text[cut:]:
+                return obj
     return _DECODER.decode(text)
 
 
@@ -233,8 +241,9 @@ _MISSING = object()
 def parse_jsonl(data: bytes, source: str = "<jsonl>") -> ParsedJsonl:
     """Parse a whole VPT jsonl file. Never raises on bad content.
 
-    Returns one TickRecord per non-blank line (so tick i pairs with frame i); blank
-    lines are skipped and counted. Bad lines become null ticks with valid=False.
+    Returns one TickRecord per line up to the last non-blank one (so tick i pairs with
+    frame i). Bad lines, interior blank ones included, become null ticks with valid=False;
+    blank lines after the last non-blank one are dropped and counted.
     """
     report = ParseReport(source=source)
     ticks: list[TickRecord] = []
@@ -244,13 +253,15 @@ def parse_jsonl(data: bytes, source: str = "<jsonl>") -> ParsedJsonl:
         truncated_index = -1
     else:
         truncated_index = len(raw_lines) - 1  # the last line had no newline: maybe cut off
+    while raw_lines and not raw_lines[-1].strip():  # extra blank lines at the end pair with no frame
+        raw_lines.pop()
+        report.add("trailing_blank_line", len(raw_lines) + 1, "blank line after the last line dropped")
 
     for index, raw in enumerate(raw_lines):
         number = index + 1
-        if not raw.strip():
-            report.add("blank_line", number, "blank line skipped")
-            continue
         try:
+            if not raw.strip():
+                raise _BadLine("blank_line", "blank line inside the file (kept as a null tick for its frame)")
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as err:
