@@ -54,3 +54,13 @@ def test_bad_arguments_exit_2_with_a_message(recording, tmp_path, capsys):
     assert "unknown action layout 'vpt99'" in capsys.readouterr().err
     assert main(["actions", str(tmp_path / "missing.jsonl")]) == 2
     assert "missing.jsonl" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag,key_3_at_step_0", [([], 0), (["--hotbar-start", "zero"], 1)])
+def test_hotbar_start_flag(tmp_path, capsys, flag, key_3_at_step_0):
+    """A recording that starts on slot 2: VPT's convention (previous slot 0) presses key 3 at step 0."""
+    path = tmp_path / "slot2.jsonl"
+    path.write_text("\n".join(line(0.0, hotbar=2) for _ in range(5)) + "\n")
+    assert main(["actions", str(path), "--max-steps", "1", *flag]) == 0
+    (row,) = [json.loads(r) for r in capsys.readouterr().out.splitlines()]
+    assert row["key_3"] == key_3_at_step_0 and row["hotbar_2"] == 1

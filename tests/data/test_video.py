@@ -87,3 +87,59 @@ def test_cut_off_faststart_mp4_keeps_only_complete_frames(tmp_path):
         assert 0 < cut.num_frames < n
         indices = list(range(cut.num_frames))
         assert [read_stamp(f) for f in cut.decode(indices, 40)] == indices
+
+
+def _with_edit_list(data: bytes, discarded: int) -> bytes:
+    """Remux `data` with every timestamp moved `discarded` frames earlier: the mp4 muxer writes an
+    edit list starting at pts 0, and the demuxer marks the first `discarded` packets as discarded
+    (what `ffmpeg -ss ... -c copy` produces when the cut is not on a keyframe)."""
+    import av
+
+    out = io.BytesIO()
+    with av.open(io.BytesIO(data)) as source, av.open(out, "w", format="mp4") as target:
+        stream = source.streams.video[0]
+        copy = target.add_stream_from_template(stream)
+        packets = [p for p in source.demux(stream) if p.dts is not None]
+        shift = discarded * packets[0].duration
+        for packet in packets:
+            packet.pts -= shift
+            packet.dts -= shift
+            packet.stream = copy
+            target.mux(packet)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("discarded", [3, 7])
+def test_frames_an_edit_list_discards_are_not_counted_or_paired(stamped_mp4, discarded):
+    data, n = stamped_mp4
+    trimmed = _with_edit_list(data, discarded)
+    with SegmentVideo(trimmed) as video:
+        assert video.discarded_frames == discarded and video.num_frames == n - discarded
+        # Frame i is the i-th SHOWN frame: it carries stamp i + discarded, sparse or not.
+        indices = [0, 1, 5, video.num_frames - 1]
+        assert [read_stamp(f) for f in video.decode(indices, 40)] == [i + discarded for i in indices]
+        assert [read_stamp(f) for f in video.decode_all_then_pick(indices, 40)] == [i + discarded for i in indices]
+        everything = list(range(video.num_frames))
+        assert [read_stamp(f) for f in video.decode(everything, 40)] == [i + discarded for i in everything]
+
+
+def test_an_mp4_without_edit_list_discards_nothing(stamped_mp4):
+    data, n = stamped_mp4
+    with SegmentVideo(data) as video:
+        assert video.discarded_frames == 0 and video.num_frames == n
+
+
+@pytest.mark.parametrize("max_aspect,left_edge", [(1.0, "white"), (1.35, "red"), (1.78, "black")])
+def test_crop_aspect_keeps_more_of_the_frame(max_aspect, left_edge):
+    """640x360 frame: black outside the reference crop (486 px wide), red between it and the square crop."""
+    assert resized_shape(640, 360, 256, 1.35) == (337, 256)  # crop 486x360 -> 256x256
+    frame = np.full((360, 640, 3), 255, np.uint8)
+    frame[:, 77:140] = (255, 0, 0)
+    frame[:, :77] = frame[:, 563:] = 0
+    buf = io.BytesIO()
+    encode_mp4([frame, frame], buf)
+    with SegmentVideo(buf.getvalue()) as video:
+        out = video.decode([0], 64, max_aspect=max_aspect)[0].astype(float)  # (64, 64, 3)
+    strip = out[:, :3].mean(axis=(0, 1))  # the leftmost 3 columns, RGB
+    expected = {"white": (255, 255, 255), "red": (255, 0, 0), "black": (0, 0, 0)}[left_edge]
+    np.testing.assert_allclose(strip, expected, atol=40)

@@ -47,3 +47,12 @@ def test_resume_check_ignores_warm_start_and_reads_absent_state_token_as_false()
     assert config_differences(old, new) == []
     changed = {"predictor": dict(new["predictor"], state_token=True)}
     assert config_differences(old, changed) == ["predictor.state_token: None -> True"]
+
+
+def test_resume_check_covers_the_crop_and_hotbar_conventions():
+    from craft_jepa.train.compat import config_differences
+
+    old = {"clip": {"size": 64}}  # before these settings: square crops, VPT's hotbar convention
+    assert config_differences(old, {"clip": {"size": 64, "max_crop_aspect": 1.0, "hotbar_start": "zero"}}) == []
+    found = config_differences(old, {"clip": {"size": 64, "max_crop_aspect": 1.35, "hotbar_start": "first_line"}})
+    assert found == ["clip.max_crop_aspect: None -> 1.35", "clip.hotbar_start: None -> 'first_line'"]

@@ -17,6 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state-layout", default="none", help="none, pitch or yaw_pitch")
     parser.add_argument("--start-tick", type=int, default=0, help="raw tick of the first frame")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    parser.add_argument("--hotbar-start", choices=("first_line", "zero"), default="first_line",
+                        help="slot before the first line for hotbar key injection: the first line's own "
+                             "(default, no phantom key press at step 0) or 0 (VPT's convention); "
+                             "as clip.hotbar_start in a run config")
     parser.add_argument("--vpt-names", action="store_true",
                         help="print VPT terms (forward, attack, hotbar_slot ...) instead of feature names")
 
@@ -42,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     parsed = parse_jsonl(data, args.file)
-    ticks = prepare_ticks(parsed.ticks)
+    ticks = prepare_ticks(parsed.ticks, args.hotbar_start)
     frame_ticks = segment_frame_ticks(len(ticks), args.fps, start_tick=max(0, args.start_tick))
     if args.max_steps is not None:
         frame_ticks = frame_ticks[: args.max_steps + 1]

@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from craft_jepa.data.video import SegmentVideo, VideoError
-from craft_jepa.vpt.actions import SOURCE_FPS, aggregate_steps, frame_ticks_for_clip, prepare_ticks, window_is_null
+from craft_jepa.vpt.actions import (
+    HOTBAR_STARTS,
+    SOURCE_FPS,
+    aggregate_steps,
+    frame_ticks_for_clip,
+    prepare_ticks,
+    window_is_null,
+)
 from craft_jepa.vpt.jsonl import TickRecord, parse_jsonl
 from craft_jepa.vpt.layouts import ActionLayout, StateLayout, get_action_layout, get_state_layout
 
@@ -50,10 +57,17 @@ class ClipConfig:
 
     frames: int = 8
     fps: float = 5.0
-    size: int = 256  # short side resized to this, then a size x size centre crop
+    size: int = 256  # frames come out size x size (see max_crop_aspect)
+    # Centre crop of at most this aspect ratio (long/short side), resized to size x size. 1.0 (default):
+    # a square crop, no distortion, but only 56% of a 16:9 frame. 1.35: the V-JEPA 2-AC recipe's
+    # crop (76% of the frame, squeezed 1.35x along the long side). 1.78: the whole 16:9 frame.
+    max_crop_aspect: float = 1.0
     action_layout: str | list[str] = "vpt38"  # layout name or list of feature names
     state_layout: str = "none"  # none | pitch | yaw_pitch
     drop_null_windows: bool = False  # skip clips whose every step is VPT's null action
+    # Hotbar key injection's slot before the first line: "first_line" (no phantom key press at
+    # step 0) or "zero" (VPT's loader convention, for reproducing it); see vpt/actions.py.
+    hotbar_start: str = "first_line"
     clips_per_segment: int = 4  # clips cut from each decoded segment (train)
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -65,6 +79,10 @@ class ClipConfig:
             raise ValueError(f"ClipConfig.fps must be in (0, {SOURCE_FPS}], got {self.fps}")
         if self.size < 8:
             raise ValueError(f"ClipConfig.size must be >= 8, got {self.size}")
+        if not 1.0 <= self.max_crop_aspect <= 4.0:
+            raise ValueError(f"ClipConfig.max_crop_aspect must be in [1, 4], got {self.max_crop_aspect}")
+        if self.hotbar_start not in HOTBAR_STARTS:
+            raise ValueError(f"ClipConfig.hotbar_start={self.hotbar_start!r} must be one of {HOTBAR_STARTS}")
         if self.clips_per_segment < 1:
             raise ValueError(f"ClipConfig.clips_per_segment must be >= 1, got {self.clips_per_segment}")
         self.mean, self.std = tuple(self.mean), tuple(self.std)
@@ -114,7 +132,9 @@ class Segment:
         self.bad_lines = parsed.report.bad_lines
         if not any(t.valid for t in parsed.ticks):
             raise SegmentError("bad_jsonl", f"{key}: jsonl has no valid line ({parsed.report.summary()})")
-        self.ticks: list[TickRecord] = prepare_ticks(parsed.ticks)
+        self._raw_ticks = parsed.ticks
+        self.ticks: list[TickRecord] = prepare_ticks(parsed.ticks)  # default hotbar_start
+        self._prepared = {"first_line": self.ticks}
         try:
             self.video = SegmentVideo(mp4, threads=decoder_threads)
         except VideoError as err:
@@ -127,6 +147,12 @@ class Segment:
 
     def close(self) -> None:
         self.video.close()
+
+    def ticks_for(self, hotbar_start: str) -> list[TickRecord]:
+        """The prepared ticks under one hotbar convention (cached per convention)."""
+        if hotbar_start not in self._prepared:
+            self._prepared[hotbar_start] = prepare_ticks(self._raw_ticks, hotbar_start)
+        return self._prepared[hotbar_start]
 
     def max_start(self, cfg: ClipConfig) -> int:
         """Largest valid start tick, or raise too_short."""
@@ -143,19 +169,20 @@ class Segment:
         needed = sorted({t for ticks in frame_ticks for t in ticks})
         try:
             decode = self.video.decode_all_then_pick if decode_everything else self.video.decode
-            decoded = decode(needed, cfg.size)  # (N, size, size, 3)
+            decoded = decode(needed, cfg.size, max_aspect=cfg.max_crop_aspect)  # (N, size, size, 3)
         except VideoError as err:
             raise SegmentError("bad_mp4", f"{self.key}: {err}") from None
         row_of = {tick: row for row, tick in enumerate(needed)}
         clips = []
+        prepared = self.ticks_for(cfg.hotbar_start)
         for start, ticks in zip(starts, frame_ticks):
-            steps = aggregate_steps(self.ticks, ticks)
+            steps = aggregate_steps(prepared, ticks)
             clips.append(Clip(
                 key=self.key,
                 start_tick=int(start),
                 frames=decoded[[row_of[t] for t in ticks]],  # (T, size, size, 3)
                 actions=action_layout.encode(steps),  # (T-1, A)
-                states=state_layout.encode([self.ticks[t] for t in ticks]),  # (T, S)
+                states=state_layout.encode([prepared[t] for t in ticks]),  # (T, S)
                 null_window=window_is_null(steps),
             ))
         return clips

@@ -6,10 +6,17 @@ decodes only what the requested frames need: for each run of wanted frames it re
 decoder at the last keyframe at or before the first wanted frame (unless simply decoding on
 from the current position is shorter) and stops after the last wanted frame. Frames are
 numbered by presentation order (frame i = i-th smallest pts), so frame i pairs with jsonl
-line i whatever the container's time base, B-frames or edit lists.
+line i whatever the container's time base or B-frames.
 
-Only the wanted frames are converted, with libswscale (`VideoFrame.reformat`): resize so the
-short side is `size`, then a centre crop to `size` x `size`, straight to RGB uint8.
+Edit lists: a trimmed or re-muxed mp4 (e.g. cut with `-ss ... -c copy`) keeps the packets from
+the previous keyframe on but marks those before the edit as discarded (FFmpeg's mov demuxer
+sets the packet's discard flag; the decoder drops their frames). They are fed to the decoder,
+which needs them as references, but are not frames: they are not counted and never pair with
+a jsonl line. `discarded_frames` says how many there were.
+
+Only the wanted frames are converted, with libswscale (`VideoFrame.reformat`): resize so that a
+centre crop of at most `max_aspect` (long/short side) becomes `size` x `size`, then take that
+crop, straight to RGB uint8. max_aspect 1 is a square crop without distortion.
 """
 
 from __future__ import annotations
@@ -26,20 +33,27 @@ class VideoError(Exception):
     """The mp4 cannot be demuxed or decoded (corrupt, truncated, no video stream)."""
 
 
-def resized_shape(width: int, height: int, size: int) -> tuple[int, int]:
-    """(width, height) after scaling the short side to `size`, keeping the aspect ratio."""
-    if width <= height:
-        return size, max(size, round(height * size / width))
-    return max(size, round(width * size / height)), size
+def resized_shape(width: int, height: int, size: int, max_aspect: float = 1.0) -> tuple[int, int]:
+    """(width, height) to scale a frame to so that its centre crop of aspect <= max_aspect is size x size.
+
+    max_aspect 1: the short side becomes `size` (aspect kept). Larger: the crop keeps more of the
+    long side (all of it once max_aspect reaches the frame's own aspect) and is squeezed along it.
+    Scaling first and cropping the centre after equals cropping first and scaling the crop.
+    """
+    if width >= height:
+        crop_w, crop_h = min(width, height * max_aspect), height
+    else:
+        crop_w, crop_h = width, min(height, width * max_aspect)
+    return max(size, round(width * size / crop_w)), max(size, round(height * size / crop_h))
 
 
-def to_rgb_crop(frame: av.VideoFrame, size: int) -> np.ndarray:
-    """Resize the short side to `size` and centre-crop: (size, size, 3) uint8 RGB.
+def to_rgb_crop(frame: av.VideoFrame, size: int, max_aspect: float = 1.0) -> np.ndarray:
+    """Resize (see resized_shape) and centre-crop: (size, size, 3) uint8 RGB.
 
     libswscale scales in the decoder's YUV 4:2:0 first (area filter; even sizes for the chroma
     planes), then converts the small frame to RGB: measured faster than scaling into RGB directly.
     """
-    w, h = resized_shape(frame.width, frame.height, size)
+    w, h = resized_shape(frame.width, frame.height, size, max_aspect)
     w, h = w + w % 2, h + h % 2
     small = frame.reformat(width=w, height=h, format="yuv420p", interpolation="AREA")
     rgb = small.reformat(format="rgb24").to_ndarray()  # (h, w, 3)
@@ -87,14 +101,21 @@ class SegmentVideo:
             # A truncated file: keep the complete packets that came before the damage.
         if not packets:
             raise VideoError("mp4 has no video frames")
-        pts_sorted = sorted(p.pts for p in packets)
+        # Packets before an edit list's start are decoded (references) but are not frames.
+        shown = [p for p in packets if not p.is_discard]
+        self.discarded_frames = len(packets) - len(shown)
+        if not shown:
+            raise VideoError(f"mp4 edit list discards all {len(packets)} frames")
+        pts_sorted = sorted(p.pts for p in shown)
         rank = {pts: i for i, pts in enumerate(pts_sorted)}
-        self._frame_of_packet = [rank[p.pts] for p in packets]  # decode order -> frame index
+        # decode order -> frame index (None: discarded by the edit list)
+        self._frame_of_packet = [None if p.is_discard else rank[p.pts] for p in packets]
         self._pts_to_frame = rank
         # For frame i: the decode-order position of the packet carrying it.
-        self._packet_of_frame = [0] * len(packets)
+        self._packet_of_frame = [0] * len(shown)
         for position, frame_index in enumerate(self._frame_of_packet):
-            self._packet_of_frame[frame_index] = position
+            if frame_index is not None:
+                self._packet_of_frame[frame_index] = position
         self._keyframe_positions = [i for i, p in enumerate(packets) if p.is_keyframe]
         if not self._keyframe_positions or self._keyframe_positions[0] != 0:
             self._keyframe_positions.insert(0, 0)  # decode from the start as a last resort
@@ -102,7 +123,8 @@ class SegmentVideo:
 
     @property
     def num_frames(self) -> int:
-        return len(self._packets)
+        """Frames shown (the edit list's discarded ones excluded)."""
+        return len(self._packet_of_frame)
 
     @property
     def width(self) -> int:
@@ -173,7 +195,7 @@ class SegmentVideo:
             if index is not None:
                 yield index, frame
 
-    def decode(self, indices: Sequence[int], size: int) -> np.ndarray:
+    def decode(self, indices: Sequence[int], size: int, max_aspect: float = 1.0) -> np.ndarray:
         """Frames at `indices` (any order, repeats allowed): (N, size, size, 3) uint8 RGB."""
         if len(indices) == 0:
             return np.zeros((0, size, size, 3), np.uint8)
@@ -201,7 +223,7 @@ class SegmentVideo:
             for index, frame in stream:
                 last_output = max(last_output, index)
                 if index in wanted_lookup and index not in got:
-                    got[index] = to_rgb_crop(frame, size)
+                    got[index] = to_rgb_crop(frame, size, max_aspect)
                 if target in got:
                     break
             else:
@@ -212,12 +234,12 @@ class SegmentVideo:
             stream.close()
         return np.stack([got[int(i)] for i in indices])  # (N, size, size, 3)
 
-    def decode_all_then_pick(self, indices: Sequence[int], size: int) -> np.ndarray:
+    def decode_all_then_pick(self, indices: Sequence[int], size: int, max_aspect: float = 1.0) -> np.ndarray:
         """Baseline: decode every frame from the start, convert only the picked ones."""
         wanted = set(int(i) for i in indices)
         got: dict[int, np.ndarray] = {}
         for index, frame in self._decode_from(0, restart=True):
             if index in wanted:
-                got[index] = to_rgb_crop(frame, size)
+                got[index] = to_rgb_crop(frame, size, max_aspect)
         return np.stack([got[int(i)] for i in indices])
 

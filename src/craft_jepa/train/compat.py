@@ -16,13 +16,14 @@ from typing import Any
 # in _MAY_CHANGE.
 _MUST_MATCH: dict[str, tuple[str, ...] | None] = {
     "encoder": ("name", "img_size", "checkpoint", "checkpoint_key", "init_seed", "normalize"),
-    "clip": ("action_layout", "state_layout", "fps", "size", "mean", "std"),
+    "clip": ("action_layout", "state_layout", "fps", "size", "max_crop_aspect", "hotbar_start", "mean", "std"),
     "predictor": None,
 }
 # warm_start only seeds a fresh run's weights; a resumed run takes them from its checkpoint.
 _MAY_CHANGE = {"predictor": {"activation_checkpointing", "warm_start"}}
 # Settings added after checkpoints were written: absent in an old checkpoint means this value.
-_ABSENT_MEANS = {("predictor", "state_token"): False}
+# (Runs before clip.hotbar_start existed injected hotbar keys with VPT's convention: "zero".)
+_ABSENT_MEANS = {("predictor", "state_token"): False, ("clip", "max_crop_aspect"): 1.0, ("clip", "hotbar_start"): "zero"}
 
 
 class CheckpointMismatchError(RuntimeError):

@@ -175,7 +175,7 @@ class DecodedRuns(IterableDataset):
             for ticks in plans:
                 run_cfg = dataclasses.replace(self.clip_cfg, frames=len(ticks))
                 (clip,) = segment.cut([ticks[0]], run_cfg, action_layout, state_layout)
-                steps = aggregate_steps(segment.ticks, ticks)
+                steps = aggregate_steps(segment.ticks_for(self.clip_cfg.hotbar_start), ticks)
                 yield DecodedRun(k, key, ticks, clip, [is_null_action(s) for s in steps])
         finally:
             segment.close()
