@@ -62,6 +62,13 @@ def run(args: argparse.Namespace) -> int:
     except CheckpointMismatchError as err:
         print(f"craft-jepa train: cannot resume: {err}", file=sys.stderr)
         return 2
+    if summary.preempted:
+        from craft_jepa.train.preempt import REQUEUE_EXIT_CODE
+
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(f"craft-jepa train: stopped by a signal after step {summary.step} (checkpointed); "
+                  f"run the same command again to resume", file=sys.stderr)
+        return REQUEUE_EXIT_CODE
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # rank 0 reports for everyone
     losses = ", ".join(f"{k} {v:.4f}" for k, v in summary.train_losses.items())

@@ -171,11 +171,14 @@ class CheckpointManager:
         return steps[-1][1] if steps else None
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Load a checkpoint dict with weights_only=True (no code runs while loading)."""
+def load_checkpoint(path: str | os.PathLike[str], *, mmap: bool = False) -> dict[str, Any]:
+    """Load a checkpoint dict with weights_only=True (no code runs while loading).
+
+    mmap=True maps the file instead of reading it: only the tensors a caller touches are paged
+    in (the predictor of an export, not the optimizer state; one file shared by 8 ranks)."""
     path = Path(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as err:  # a torn or foreign file: say which one
         raise RuntimeError(f"cannot load checkpoint {path}: {err}") from err
     if not isinstance(state, dict):

@@ -8,12 +8,15 @@ process group through the env:// rendezvous. Without them the run is one process
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 
+T = TypeVar("T")
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -90,10 +93,49 @@ def barrier() -> None:
         dist.barrier()
 
 
-def broadcast_flag(flag: bool, device: torch.device) -> bool:
-    """Rank 0's boolean on every rank (e.g. 'stop now')."""
+def any_rank(flag: bool, device: torch.device) -> bool:
+    """True on every rank when `flag` is True on at least one (e.g. 'a stop signal arrived').
+
+    Each rank may be signalled separately (SLURM signals every task, torchrun forwards to its
+    workers, a user may `kill` one process), so agreeing on rank 0's flag alone would let the
+    other ranks run into a collective rank 0 has left. One 1-element all-reduce per call.
+    """
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        t = torch.tensor([1 if flag else 0], device=device)
-        dist.broadcast(t, src=0)
+        t = torch.tensor([1 if flag else 0], device=device, dtype=torch.int32)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return bool(t.item())
     return flag
+
+
+class RankZeroError(RuntimeError):
+    """Rank 0 could not produce a value every rank needs (raised on the other ranks)."""
+
+
+def from_rank_zero(produce: Callable[[], T], what: str) -> T:
+    """Run `produce()` on rank 0 only and return its (picklable) result on every rank.
+
+    If it raises on rank 0, rank 0 re-raises it and every other rank raises RankZeroError
+    naming `what`, instead of waiting in a collective rank 0 never reaches.
+    """
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return produce()
+    payload: list[Any] = [None]
+    failure: BaseException | None = None
+    if dist.get_rank() == 0:
+        try:
+            payload[0] = ("ok", produce())
+        except Exception as err:  # every rank must hear about it before anyone raises
+            failure = err
+            payload[0] = ("error", f"{type(err).__name__}: {err}")
+    dist.broadcast_object_list(payload, src=0)
+    if failure is not None:
+        raise failure
+    status, value = payload[0]
+    if status != "ok":
+        raise RankZeroError(f"rank 0 could not provide {what}: {value}")
+    return value
+
+
+def all_ranks_ok(ok: bool, device: torch.device) -> bool:
+    """True on every rank only when `ok` holds on all of them."""
+    return not any_rank(not ok, device)

@@ -109,7 +109,7 @@ def load_exported(run_or_export_dir: str | os.PathLike[str], which: str | int = 
         ckpt_path = _checkpoint_path(path, which)
         if not ckpt_path.is_file():
             raise FileNotFoundError(f"no checkpoint {ckpt_path} (which={which!r})")
-        state = load_checkpoint(ckpt_path)
+        state = load_checkpoint(ckpt_path, mmap=True)  # the predictor only, not the optimizer state
         require_keys(state, ["predictor", "config", "scaler", "step"], ckpt_path)
         return _from_parts(state["config"], state["scaler"], state["predictor"], str(ckpt_path), int(state["step"]))
     raise FileNotFoundError(f"{path} is neither an export folder ({META_FILE}) nor a run folder (checkpoints/)")

@@ -5,7 +5,8 @@
 
 Everything that decides the result of a step (weights, optimizer, schedule position,
 RNG states, data-stream position) is in the checkpoint, so a run resumed from
-`latest.pt` continues exactly as if it had never stopped.
+`latest.pt` continues exactly as if it had never stopped. SIGTERM / SIGUSR1 stop the run at
+the next step boundary on every rank, after a checkpoint (train/preempt.py).
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from craft_jepa.configuration import config_to_dict, dump_config
 from craft_jepa.train.checkpoint import CheckpointManager, load_checkpoint, require_keys, warn_stale
 from craft_jepa.train.compat import check_resume_compatible
 from craft_jepa.train.config import RunConfig
-from craft_jepa.train.data import TrainStream, build_val_batches, resolve_scaler, resolve_shards, train_loader_factory
-from craft_jepa.train.distributed import DistInfo, barrier, init_distributed, shutdown_distributed
+from craft_jepa.train.data import TrainStream, build_val_batches, resolve_shards, train_loader_factory
+from craft_jepa.train.distributed import DistInfo, all_reduce_sum, any_rank, barrier, init_distributed, shutdown_distributed
 from craft_jepa.train.metrics_log import MetricsLogger
+from craft_jepa.train.preempt import StopSignals, write_requeue_marker
 from craft_jepa.train.rng import capture_rng_state, restore_rng_state
+from craft_jepa.train.run_setup import check_same_step, shared_resume_path, shared_scaler
 from craft_jepa.train.step import StepRunner
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,8 @@ class TrainSummary:
     skipped_steps: int
     resumed_from: int | None  # step of the checkpoint this invocation started from
     history: list[dict[str, float]] = field(default_factory=list)  # per-step train losses
+    preempted: bool = False  # stopped by SIGTERM/SIGUSR1 after checkpointing: requeue and resume
+    bad_inputs: dict[str, int] = field(default_factory=dict)  # skipped input by kind, all ranks, whole run
 
 
 def seed_everything(seed: int) -> None:
@@ -72,15 +77,27 @@ def _gather_rng_states(info: DistInfo) -> list[dict[str, Any]]:
 def _peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    import psutil
+    import resource
+    import sys
 
-    return psutil.Process().memory_info().rss / 2**20
+    # The process's high-water mark since it started (ru_maxrss: KiB on Linux, bytes on macOS),
+    # not the current RSS, which misses every peak between two log rows.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (2**20 if sys.platform == "darwin" else 2**10)
 
 
 def _add_bad_inputs(totals: dict[str, int], batch: dict[str, Any]) -> None:
     """Add a batch's skipped-input counters (summed over its clips) into `totals`, by kind."""
     for kind, counts in (batch.get("stats") or {}).items():
         totals[kind] = totals.get(kind, 0) + int(counts.sum())
+
+
+def _bad_inputs_all_ranks(base: dict[str, int], local: dict[str, int], device: torch.device) -> dict[str, int]:
+    """Checkpointed totals + this invocation's counts summed over ranks (a collective call:
+    every rank has the same kinds, the batch contract's `stats` keys)."""
+    kinds = sorted(set(base) | set(local))
+    summed = all_reduce_sum(torch.tensor([local.get(k, 0) for k in kinds], dtype=torch.float64, device=device))
+    return {k: base.get(k, 0) + int(n) for k, n in zip(kinds, summed.tolist())}
 
 
 def train(
@@ -114,17 +131,9 @@ def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSum
         run_dir.mkdir(parents=True, exist_ok=True)
         ckpt.folder.mkdir(parents=True, exist_ok=True)
         warn_stale(ckpt.remove_stale_temporaries())
-        dump_config(cfg, run_dir / "config.yaml")
     barrier()
-
-    # The action scaler: rank 0 loads or fits it and saves it into the run dir first.
-    if info.is_main:
-        scaler = resolve_scaler(cfg.data, cfg.clip, run_dir, may_fit=True)
-        if not (run_dir / "scaler.json").is_file():
-            scaler.save(run_dir / "scaler.json")
-    barrier()
-    if not info.is_main:
-        scaler = resolve_scaler(cfg.data, cfg.clip, run_dir, may_fit=False)
+    # Rank 0 loads or fits the action scaler and hands it to every rank (RUN_DIR may be node-local).
+    scaler = shared_scaler(cfg, run_dir)
 
     train_urls, val_urls = resolve_shards(cfg.data)
     if cfg.data.source == "features":  # fail now, not in a loader worker, on shards made for another setup
@@ -144,11 +153,14 @@ def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSum
                          chunk_batches=chunk_steps * cfg.optim.accum_steps)
 
     step, best_val, skipped_total, in_row, resumed_from = 0, None, 0, 0, None
-    resume_path = ckpt.resume_path() if cfg.checkpoint.resume else None
+    bad_base: dict[str, int] = {}  # skipped input by kind, all ranks, up to the resumed checkpoint
+    resume_path = shared_resume_path(ckpt, cfg.checkpoint.resume, info)
     if resume_path is not None:
-        state = load_checkpoint(resume_path)
+        state = load_checkpoint(resume_path, mmap=True)  # pages in what is used, not the whole file
         require_keys(state, ["format", "step", "predictor", "optimizer", "rng", "data_stream", "config"], resume_path)
         check_resume_compatible(state, config_to_dict(cfg), scaler.to_dict(), resume_path)
+        check_same_step(int(state["step"]), resume_path, info)
+        bad_base = {str(k): int(v) for k, v in (state.get("bad_inputs") or {}).items()}
         runner.load_state_dict(state)
         stream.load_state_dict(state["data_stream"])
         step = resumed_from = int(state["step"])
@@ -160,6 +172,9 @@ def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSum
             restore_rng_state(rng_states[info.rank])
         else:
             log.warning("world size changed (%d -> %d): RNG streams restart", len(rng_states), info.world_size)
+        del state
+    if info.is_main:  # only now: a refused resume leaves the config of the run that wrote the checkpoint
+        dump_config(cfg, run_dir / "config.yaml")
 
     warm_report = None
     if resume_path is None and cfg.predictor.warm_start:  # a resumed run already has its weights
@@ -187,15 +202,20 @@ def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSum
             "scaler": scaler.to_dict(),
             "best_val_loss": best_val,
             "nonfinite": {"total": skipped_total, "in_row": in_row},
+            "bad_inputs": _bad_inputs_all_ranks(bad_base, bad_by_kind, info.device),  # collective
             "world_size": info.world_size,
         }
 
     history: list[dict[str, float]] = []
     last_losses: dict[str, float] = {}
     val_losses: dict[str, float] = {}
-    bad_by_kind: dict[str, int] = {}  # skipped/damaged input seen by this rank's loader, by kind
-    bad_reported = 0
+    bad_by_kind: dict[str, int] = {}  # skipped/damaged input seen by this rank's loader since start
+    bad_totals: dict[str, int] = dict(bad_base)
+    bad_reported = sum(bad_base.values())
+    preempted = False
+    signals = StopSignals()
     try:
+        signals.__enter__()
         while step < stop:
             t_start = time.perf_counter()
             batches = [next(stream) for _ in range(cfg.optim.accum_steps)]
@@ -207,7 +227,6 @@ def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSum
             t_end = time.perf_counter()
             for b in batches:
                 _add_bad_inputs(bad_by_kind, b)
-            bad_inputs = sum(bad_by_kind.values())
             last_losses = result.losses
             history.append(dict(result.losses))
 
@@ -231,15 +250,17 @@ def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSum
             logger.advance(1, loss=result.losses["loss"], tf=result.losses["teacher_forcing"],
                            copy=result.losses["copy_last"], lr=result.lr, clips_s=clips_per_s)
             if step % cfg.logging.every == 0 or step == stop:
+                bad_totals = _bad_inputs_all_ranks(bad_base, bad_by_kind, info.device)  # collective
+                bad_inputs = sum(bad_totals.values())
                 logger.log(step, "train", {
                     **result.losses, "lr": result.lr, "grad_norm": result.grad_norm,
                     "clips_per_s": clips_per_s, "data_time_s": t_data - t_start,
                     "step_time_s": t_end - t_data, "peak_mem_mb": _peak_memory_mb(info.device),
                     "skipped_steps": skipped_total, "bad_inputs": bad_inputs,
-                    **{f"skipped_{kind}": n for kind, n in bad_by_kind.items()},  # TensorBoard only
+                    **{f"skipped_{kind}": n for kind, n in bad_totals.items()},
                 })
                 if bad_inputs > bad_reported:  # the kinds, where a user reading the log sees them
-                    kinds = ", ".join(f"{kind}={n}" for kind, n in sorted(bad_by_kind.items()) if n)
+                    kinds = ", ".join(f"{kind}={n}" for kind, n in sorted(bad_totals.items()) if n)
                     logger.write(f"step {step}: skipped or damaged input so far: {kinds} "
                                  f"(DataWarnings name the files)")
                     bad_reported = bad_inputs
@@ -255,7 +276,9 @@ def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSum
                     if best_val is None or val_losses["loss"] < best_val:
                         best_val, is_best = val_losses["loss"], True
 
-            at_boundary = step % cfg.checkpoint.latest_every == 0 or step == stop
+            # Every rank asks at the same step; one signalled rank stops them all here.
+            preempted = any_rank(signals.requested(), info.device) and step < stop
+            at_boundary = step % cfg.checkpoint.latest_every == 0 or step == stop or preempted
             if at_boundary or is_best:
                 state = checkpoint_state()  # collective: every rank takes part
                 if info.is_main:
@@ -263,11 +286,20 @@ def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSum
                         ckpt.save(state, step, best=is_best)
                     else:
                         ckpt.save_best(state)
+                bad_totals = state["bad_inputs"]
                 del state
+            if preempted:
+                logger.write(f"step {step}: stop signal received: checkpointed {ckpt.folder / 'latest.pt'}, "
+                             f"exiting to be requeued (the next start resumes here)")
+                if info.is_main:
+                    write_requeue_marker(step, signals.received)
+                break
     finally:
+        signals.__exit__()
         logger.close()
     barrier()
-    return TrainSummary(run_dir, step, last_losses, val_losses, best_val, skipped_total, resumed_from, history)
+    return TrainSummary(run_dir, step, last_losses, val_losses, best_val, skipped_total, resumed_from, history,
+                        preempted=preempted, bad_inputs=bad_totals)
 
 
 def _validate(cfg: RunConfig, runner: StepRunner, val_urls: list[str]) -> dict[str, float]:
