@@ -9,6 +9,11 @@ Each segment is cut into steps at the clip fps (default 5 fps: every 4th raw tic
 exactly the way clips are cut for training, so the statistics describe the actions
 training sees. Only the layout's continuous dims are accumulated (float64, Chan's
 streaming moments).
+
+With a step budget (`max_steps`), shards are visited in a seeded random order and each
+gives at most max_steps / min(shards, budget_spread) steps, so the budget is spread over
+many shards (players) instead of filling up on the first few in the list (`pack` used to
+write shards sorted by player: 200k steps were ~4 of 1,649 shards, a handful of players).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import sys
 import tarfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from craft_jepa.data.shards import expand_urls, split_train_val
 from craft_jepa.vpt.actions import SOURCE_FPS, aggregate_steps, prepare_ticks, segment_frame_ticks
@@ -33,6 +40,7 @@ class FitScalerConfig:
     layout: str | list[str] = "vpt38"
     fps: float = 5.0
     max_steps: int | None = None  # sample budget; None = every step of the chosen shards
+    budget_spread: int = 100  # with max_steps: spread the budget over at least this many shards
     shard_every: int = 1  # keep every k-th training shard ...
     shard_fraction: float = 1.0  # ... then a seeded random fraction of those
     val_fraction: float = 0.05  # must match training's, so validation shards stay unseen
@@ -46,6 +54,8 @@ class FitScalerConfig:
             raise ValueError(f"FitScalerConfig.fps must be in (0, {SOURCE_FPS}], got {self.fps}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"FitScalerConfig.max_steps must be >= 1 or None, got {self.max_steps}")
+        if self.budget_spread < 1:
+            raise ValueError(f"FitScalerConfig.budget_spread must be >= 1, got {self.budget_spread}")
         if self.shard_every < 1:
             raise ValueError(f"FitScalerConfig.shard_every must be >= 1, got {self.shard_every}")
         if not 0 < self.shard_fraction <= 1:
@@ -141,6 +151,10 @@ def fit_action_scaler(cfg: FitScalerConfig) -> FitScalerResult:
         raise ValueError(f"action layout {layout.name!r} has no continuous features to scale")
     train_urls, _ = split_train_val(expand_urls(cfg.data), cfg.val_fraction)
     urls = select_shards(train_urls, cfg.shard_every, cfg.shard_fraction, cfg.seed)
+    per_shard = None  # steps one shard may give
+    if cfg.max_steps is not None:
+        urls = [urls[i] for i in np.random.default_rng(cfg.seed).permutation(len(urls))]
+        per_shard = math.ceil(cfg.max_steps / min(len(urls), cfg.budget_spread))
     moments = RunningMoments(len(layout.continuous_indices))
     stats = FitScalerStats()
 
@@ -150,6 +164,7 @@ def fit_action_scaler(cfg: FitScalerConfig) -> FitScalerResult:
     try:
         for url in urls:
             stats.shards += 1
+            shard_start = moments.count
             try:
                 for name, data in iter_jsonl_members(url):
                     stats.members += 1
@@ -161,9 +176,11 @@ def fit_action_scaler(cfg: FitScalerConfig) -> FitScalerResult:
                         stats.note(f"{url}:{name}: no usable steps ({report.summary()})")
                         continue
                     if cfg.max_steps is not None:
-                        values = values[: cfg.max_steps - moments.count]
+                        room = min(cfg.max_steps - moments.count, per_shard - (moments.count - shard_start))
+                        values = values[:room]
                     moments.update(values)
-                    if cfg.max_steps is not None and moments.count >= cfg.max_steps:
+                    if per_shard is not None and (moments.count >= cfg.max_steps
+                                                  or moments.count - shard_start >= per_shard):
                         break
             except (tarfile.TarError, OSError, EOFError) as err:
                 stats.bad_shards += 1
