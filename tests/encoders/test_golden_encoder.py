@@ -48,3 +48,24 @@ def test_deliberate_bugs_fail_the_golden_comparison(tmp_path, golden, monkeypatc
     inject_bug(bug, monkeypatch, encoder)
     error = max_error(encoder_outputs(encoder, golden)[output], golden[f"output.{output}"])
     assert error > TOKEN_ATOL, f"{bug} moved {output} by only {error:.2e}"
+
+
+def test_the_entry_read_is_the_one_named_and_said(tmp_path, golden):
+    """A Meta file holds two encoders: `target_encoder` (EMA, the default) and `encoder` (what the
+    Hugging Face snapshots were converted from). The loader reads the named one and says which."""
+    from meta_golden import ENCODER_SPEC
+
+    from craft_jepa.encoders.checkpoint import load_encoder_weights
+    from craft_jepa.encoders.vit import VisionTransformer, ViTSpec
+
+    ema = {k: v for k, v in golden.items() if k.startswith("module.")}
+    online = {k: v * 1.01 for k, v in ema.items()}  # a different set of weights, same layout
+    torch.save({"encoder": online, "target_encoder": ema}, tmp_path / "two.pt")
+    tokens = {}
+    for key in ("target_encoder", "encoder"):
+        encoder = VisionTransformer(ViTSpec(**ENCODER_SPEC), img_size=64).eval()
+        said = load_encoder_weights(encoder, tmp_path / "two.pt", key=key)
+        assert f"entry {key!r}" in said
+        tokens[key] = encoder_outputs(encoder, golden)["video_tokens"]
+    torch.testing.assert_close(tokens["target_encoder"], golden["output.video_tokens"], rtol=0, atol=TOKEN_ATOL)
+    assert max_error(tokens["encoder"], golden["output.video_tokens"]) > 100 * TOKEN_ATOL

@@ -178,12 +178,14 @@ def _check_hf_config(config: dict, model: nn.Module, source: str) -> None:
             raise ValueError(f"{source}/config.json: {field}={config[field]} but the encoder has {ours}")
 
 
-def load_encoder_weights(model: nn.Module, path: str | Path, key: str = "target_encoder", assign: bool = False) -> None:
+def load_encoder_weights(model: nn.Module, path: str | Path, key: str = "target_encoder", assign: bool = False) -> str:
     """Load weights into `model` strictly from a Meta `.pt` file or a Hugging Face snapshot dir.
 
     key: which entry of a Meta file to read (`target_encoder`, the EMA weights used by the AC
-    recipe, or `encoder`, which Meta's hub loaders read). Ignored for Hugging Face snapshots.
+    recipe, or `encoder`, which Meta's hub loaders read). Ignored for Hugging Face snapshots,
+    which hold one set of weights (converted from the `encoder` entry).
     assign: adopt the tensors (for a model built on the meta device), see load_state_dict_strict.
+    Returns (and logs) a line saying which file and entry were read.
     """
     path = Path(path)
     if path.is_dir():
@@ -205,5 +207,15 @@ def load_encoder_weights(model: nn.Module, path: str | Path, key: str = "target_
         raise FileNotFoundError(f"encoder checkpoint not found: {path}")
     reference = model.state_dict()
     state = {k: v.to(reference[k].dtype) if k in reference else v for k, v in state.items()}
-    source = f"{path}[{key}]" if path.is_file() and path.suffix != ".safetensors" else str(path)
+    meta_pt = path.is_file() and path.suffix != ".safetensors"
+    source = f"{path}[{key}]" if meta_pt else str(path)
     load_state_dict_strict(model, state, source, assign=assign)
+    if meta_pt:
+        # Say which entry: 'target_encoder' (EMA, the AC recipe's) and 'encoder' (what the Hugging
+        # Face snapshots were converted from) are different weights.
+        read = (f"encoder weights: {path}, entry {key!r} (encoder.checkpoint_key; the Hugging Face "
+                f"snapshots hold the 'encoder' entry, the AC recipe reads 'target_encoder')")
+    else:
+        read = f"encoder weights: {path} (safetensors: one set of weights, encoder.checkpoint_key unused)"
+    logger.info("%s", read)
+    return read

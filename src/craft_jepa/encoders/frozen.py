@@ -77,6 +77,7 @@ class FrozenEncoder(nn.Module):
         self.encoder = encoder.to(dtype)
         self.compute_dtype = dtype
         self.normalize = normalize
+        self.weights_source = "encoder weights: given module"
         self.encoder.eval()
         for param in self.encoder.parameters():
             param.requires_grad_(False)
@@ -85,12 +86,15 @@ class FrozenEncoder(nn.Module):
     def from_config(cls, config: EncoderConfig, device: torch.device | str = "cpu") -> FrozenEncoder:
         if config.checkpoint is None:
             encoder = build_encoder(config.name, img_size=config.img_size, init_seed=config.init_seed)
+            source = f"encoder weights: random ({config.name}, init_seed {config.init_seed})"
         else:
             # Build without allocating or initializing (ViT-g: 1B parameters), then adopt the weights.
             with torch.device("meta"):
                 encoder = VisionTransformer(encoder_spec(config.name), config.img_size, name=config.name)
-            load_encoder_weights(encoder, config.checkpoint, key=config.checkpoint_key, assign=True)
-        return cls(encoder, DTYPES[config.dtype], normalize=config.normalize).to(device)
+            source = load_encoder_weights(encoder, config.checkpoint, key=config.checkpoint_key, assign=True)
+        frozen = cls(encoder, DTYPES[config.dtype], normalize=config.normalize).to(device)
+        frozen.weights_source = source  # which file and entry were read, for run logs
+        return frozen
 
     @property
     def embed_dim(self) -> int:

@@ -187,6 +187,8 @@ def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSum
     logger = MetricsLogger(run_dir, cfg.logging, enabled=info.is_main, total_steps=total, start_step=step)
     if resumed_from is not None:
         logger.write(f"resumed from {resume_path} at step {step}")
+    if encoder is not None:
+        logger.write(encoder.weights_source)  # which checkpoint entry (target_encoder / encoder) was read
     if warm_report is not None:
         logger.write(warm_report.describe())
 
