@@ -5,13 +5,20 @@ Pairs are found by stem, either by scanning RAW_DIR recursively or from a VPT in
 under RAW_DIR following the relpaths (or flat into RAW_DIR). Each pair is validated (the mp4 header opens and has a
 video stream; the jsonl line count is within MAX_COUNT_MISMATCH of the frame count) before it
 is written. One tar sample per segment: `<stem>.mp4`, `<stem>.jsonl`, `<stem>.options.json`.
+
+With a `seed`, segments are written in a seeded random order, so every shard mixes players:
+VPT stems start with the player alias, and shards in stem order hold one or two players each,
+so a loader worker reading one shard filled whole batches from one player. The seed and the
+written order are in the report (and, when mixed, in OUT_DIR/pack-report.json). `craft-jepa pack` mixes with
+seed 0 unless told otherwise; seed None keeps stem order.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+import random
+from dataclasses import asdict, dataclass, field
 
 MAX_COUNT_MISMATCH = 2  # VPT mp4s carry one (sometimes two) frames more than jsonl lines
 
@@ -29,12 +36,15 @@ class PackReport:
     written: int = 0
     shards: list[str] = field(default_factory=list)
     skipped: dict[str, list[str]] = field(default_factory=dict)  # reason -> stems
+    seed: int | None = None  # the mixing seed (None: stem order)
+    order: list[str] = field(default_factory=list)  # stems in the order they were written
 
     def skip(self, reason: str, stem: str) -> None:
         self.skipped.setdefault(reason, []).append(stem)
 
     def summary(self) -> str:
-        lines = [f"wrote {self.written} segment(s) into {len(self.shards)} shard(s)"]
+        mixed = f"mixed with seed {self.seed}" if self.seed is not None else "in stem order"
+        lines = [f"wrote {self.written} segment(s) into {len(self.shards)} shard(s), {mixed}"]
         for reason, stems in sorted(self.skipped.items()):
             shown = ", ".join(stems[:5]) + (" ..." if len(stems) > 5 else "")
             lines.append(f"skipped {len(stems)} ({reason}): {shown}")
@@ -121,15 +131,20 @@ def validate_pair(pair: RawPair) -> str | None:
 
 
 def pack(raw_dir: str, out_dir: str, *, shard_size: int = 10**9, index_json: str | None = None,
-         pattern: str = "shard-%06d.tar", max_per_shard: int = 100_000, verbose: bool = False) -> PackReport:
-    """Validate and write every pair under raw_dir into shards `out_dir/shard-000000.tar`, ..."""
+         pattern: str = "shard-%06d.tar", max_per_shard: int = 100_000, verbose: bool = False,
+         seed: int | None = None) -> PackReport:
+    """Validate and write every pair under raw_dir into shards `out_dir/shard-000000.tar`, ...
+
+    `seed`: write the segments in a seeded random order (mixes players across shards)."""
     import webdataset as wds
 
     pairs = find_pairs(raw_dir, index_json)
     if not pairs:
         raise ValueError(f"no mp4/jsonl recordings found under {raw_dir!r}")
+    if seed is not None:
+        random.Random(seed).shuffle(pairs)  # from stem order, so the result depends on the seed only
     os.makedirs(out_dir, exist_ok=True)
-    report = PackReport()
+    report = PackReport(seed=seed)
     with wds.ShardWriter(os.path.join(out_dir, pattern), maxsize=shard_size, maxcount=max_per_shard,
                          verbose=int(verbose)) as sink:
         for pair in pairs:
@@ -144,6 +159,10 @@ def pack(raw_dir: str, out_dir: str, *, shard_size: int = 10**9, index_json: str
                         sample[ext] = f.read()
             sink.write(sample)
             report.written += 1
+            report.order.append(pair.stem)
         n_shards = sink.shard  # the index the next shard would get
     report.shards = [os.path.join(out_dir, pattern % i) for i in range(n_shards)]
+    if seed is not None:  # what a mixed data set needs to be rebuilt exactly
+        with open(os.path.join(out_dir, "pack-report.json"), "w") as f:
+            json.dump(asdict(report), f, indent=1)
     return report
