@@ -194,3 +194,17 @@ def test_residual_prediction_starts_from_copy_last_and_stays_causal_and_cached()
     plain.load_state_dict(residual.state_dict())  # same parameters: the option adds none
     with torch.no_grad():
         assert not torch.allclose(plain(tokens, actions, states), residual(tokens, actions, states))
+
+
+def test_state_token_without_states_keeps_two_tokens_per_step_and_its_properties():
+    """predictor.state_token with state_dim 0 (the released layout for VPT): a constant state token."""
+    predictor = make_predictor(state_dim=0, state_token=True).eval()
+    assert predictor.config.cond_tokens == 2 and predictor.state_encoder.in_features == 0
+    tokens, actions, _ = make_batch(state_dim=0)
+    with torch.no_grad():
+        out = predictor(tokens, actions)
+        torch.testing.assert_close(predictor(tokens, actions, torch.zeros(2, STEPS, 0)), out, rtol=0, atol=0)
+        cached = predictor.rollout(tokens[:, :2], actions, steps=3)
+        torch.testing.assert_close(cached, predictor.rollout_uncached(tokens[:, :2], actions, steps=3), atol=1e-5, rtol=0)
+        predictor.state_encoder.bias.add_(1.0)  # the token is the bias: it must reach the outputs
+        assert not torch.allclose(predictor(tokens, actions), out)
