@@ -62,3 +62,16 @@ def test_debug_run_then_export(synth_dataset, tmp_path, capsys):
     assert main(["export", str(debug_dir), str(tmp_path / "export"), "--which", "latest"]) == 0
     assert (tmp_path / "export" / "predictor.safetensors").is_file()
     assert (tmp_path / "export" / "craft_jepa.json").is_file()
+
+
+def test_warm_start_and_state_token_are_settable_from_the_cli(capsys, monkeypatch):
+    monkeypatch.setenv("VPT_DATA_PATH", "/somewhere")
+    rc = main(["train", str(TINY_PRESET), "--print-config", "--set", "predictor.warm_start=/w/vjepa2-ac-vitg.pt",
+               "--set", "predictor.state_token=true", "--set", "clip.hotbar_start=zero",
+               "--set", "clip.max_crop_aspect=1.35"])
+    assert rc == 0
+    resolved = yaml.safe_load(capsys.readouterr().out)
+    assert resolved["predictor"]["warm_start"] == "/w/vjepa2-ac-vitg.pt" and resolved["predictor"]["state_token"] is True
+    assert resolved["clip"]["hotbar_start"] == "zero" and resolved["clip"]["max_crop_aspect"] == 1.35
+    assert main(["train", str(TINY_PRESET), "--print-config", "--set", "predictor.warm_strat=/w.pt"]) == 2
+    assert "did you mean 'predictor.warm_start'" in capsys.readouterr().err

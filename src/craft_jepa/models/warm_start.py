@@ -85,6 +85,9 @@ def warm_start_from_meta(predictor: ACPredictor, path: str | Path, key: str = "p
             "the checkpoint's predictor has a state token in every step but this model has none, so the "
             "loaded blocks run on a token layout they were never trained on; set predictor.state_token: "
             "true to keep the released layout")
+    if predictor.config.predict_residual:
+        report.warnings.append("predict_residual is on, but the released predictor predicts the next frame "
+                               "directly: its outputs now get the current frame added")
     merged = {k: v.to(ours[k].dtype) if k in ours else v for k, v in merged.items()}
     load_state_dict_strict(predictor, merged, report.source)
     fresh = {entry.split(" ")[0] for entry in report.reinitialized}
