@@ -59,9 +59,12 @@ class WorldModel:
 
     @classmethod
     def from_pretrained(cls, run_or_export_dir: str | os.PathLike[str], device: str | torch.device = "cpu",
-                        which: str = "best") -> WorldModel:
-        """Load RUN_DIR (checkpoints/best.pt, else latest.pt) or EXPORT_DIR."""
-        return cls(load_run(run_or_export_dir, device, which))
+                        which: str = "best", encoder_checkpoint: str | os.PathLike[str] | None = None) -> WorldModel:
+        """Load RUN_DIR (checkpoints/best.pt, else latest.pt) or EXPORT_DIR.
+
+        `encoder_checkpoint`: the encoder weights' path on this machine, when the export names
+        another (the training cluster's)."""
+        return cls(load_run(run_or_export_dir, device, which, encoder_checkpoint))
 
     # ------------------------------------------------------------------ properties
 

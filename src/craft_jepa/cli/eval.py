@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="output folder (default RUN_DIR/eval)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
     parser.add_argument("--which", default="best", help="run checkpoint: best, latest or a step (default best)")
+    parser.add_argument("--encoder-checkpoint", default=None, metavar="PATH",
+                        help="encoder weights on this machine, when the run or export names another path")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--num-workers", type=int, default=0)
     parser.add_argument("--plan-pairs", type=int, default=16,
@@ -51,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
             plan_cfg = OfflinePlanConfig(pairs=args.plan_pairs, cem=cem)
         out = args.out or os.path.join(args.run_dir, "eval")
         report, paths = evaluate_run(args.run_dir, args.data, out, eval_cfg, plan_cfg,
-                                     device=args.device, which=args.which)
+                                     device=args.device, which=args.which,
+                                     encoder_checkpoint=args.encoder_checkpoint)
     except (ValueError, FileNotFoundError) as err:
         print(f"craft-jepa eval: {err}", file=sys.stderr)
         return 2

@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--which", default="best", help="run checkpoint: best, latest or a step")
+    parser.add_argument("--encoder-checkpoint", default=None, metavar="PATH",
+                        help="encoder weights on this machine, when the run or export names another path")
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
 
 
@@ -78,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         print("craft-jepa plan: give --start and --goal, or --clip SHARD:KEY:T:K", file=sys.stderr)
         return 2
     try:
-        model = WorldModel.from_pretrained(args.run_dir, device=args.device, which=args.which)
+        model = WorldModel.from_pretrained(args.run_dir, device=args.device, which=args.which,
+                                           encoder_checkpoint=args.encoder_checkpoint)
         recorded, horizon = None, args.horizon
         if args.clip:
             start, goal, recorded, horizon = _clip_latents(model, args.clip, args.seed)

@@ -19,10 +19,10 @@ from craft_jepa.planning.offline import OfflinePlanConfig, evaluate_planning
 def evaluate_run(run_or_export_dir: str | os.PathLike[str], data: str | list[str],
                  out_dir: str | os.PathLike[str], eval_config: EvalConfig,
                  plan_config: OfflinePlanConfig | None, device: str = "cpu",
-                 which: str = "best") -> tuple[dict, dict[str, Path]]:
+                 which: str = "best", encoder_checkpoint: str | None = None) -> tuple[dict, dict[str, Path]]:
     """Evaluate, plan (when plan_config is given) and write the report; -> (report, paths)."""
     start = time.perf_counter()
-    run = load_run(run_or_export_dir, device, which)
+    run = load_run(run_or_export_dir, device, which, encoder_checkpoint)
     clips = encode_val_clips(run, data, eval_config)
     encode_s = time.perf_counter() - start
     report = evaluate_encoded(run, clips, eval_config)

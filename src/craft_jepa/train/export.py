@@ -5,10 +5,19 @@ EXPORT_DIR/craft_jepa.json         encoder, predictor and clip configs, the acti
 
 `load_exported(path, which)` reads either an export folder or a run folder
 (RUN_DIR/checkpoints/{best,latest,step_XXXXXXXX}.pt) into the same `ExportedModel`.
+
+The encoder weights are not copied into an export; `encoder.checkpoint` names them. So that an
+export is not tied to the training cluster's paths:
+- a RELATIVE `encoder.checkpoint` in craft_jepa.json is relative to the export folder
+  (`export_run(..., encoder_checkpoint=OUT_DIR/encoder.pt)` records "encoder.pt"), so a
+  folder holding both moves as one;
+- `load_exported(..., encoder_checkpoint=PATH)` (and `WorldModel.from_pretrained`,
+  `craft-jepa eval|plan --encoder-checkpoint`) points any export or run at moved weights.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -89,11 +98,29 @@ def _read_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
-def load_exported(run_or_export_dir: str | os.PathLike[str], which: str | int = "best") -> ExportedModel:
+def _is_local(checkpoint: str) -> bool:
+    return not (checkpoint.startswith("pipe:") or "://" in checkpoint)
+
+
+def _place_encoder(model: ExportedModel, base: Path | None, override: str | os.PathLike[str] | None) -> ExportedModel:
+    """Apply an encoder_checkpoint override, or resolve a relative one against the export folder."""
+    checkpoint = model.encoder.checkpoint
+    if override is not None:
+        checkpoint = str(Path(override).expanduser().resolve())
+    elif base is not None and checkpoint and _is_local(checkpoint) and not os.path.isabs(checkpoint):
+        checkpoint = str((base / checkpoint).resolve())
+    if checkpoint != model.encoder.checkpoint:
+        model.encoder = dataclasses.replace(model.encoder, checkpoint=checkpoint)
+    return model
+
+
+def load_exported(run_or_export_dir: str | os.PathLike[str], which: str | int = "best", *,
+                  encoder_checkpoint: str | os.PathLike[str] | None = None) -> ExportedModel:
     """An export folder (craft_jepa.json) or a run folder (checkpoints/) -> ExportedModel.
 
     `which` picks the run checkpoint: "best" (falls back to "latest" when the run has no
     validation), "latest", a step number, or a file name; it is ignored for an export folder.
+    `encoder_checkpoint` replaces the recorded encoder weights path (see the module docstring).
     """
     path = Path(run_or_export_dir)
     if (path / META_FILE).is_file():
@@ -104,24 +131,34 @@ def load_exported(run_or_export_dir: str | os.PathLike[str], which: str | int = 
             state = load_file(str(path / WEIGHTS_FILE))
         except Exception as err:  # SafetensorError / OSError do not name the file
             raise ValueError(f"{path / WEIGHTS_FILE}: not a readable safetensors file: {err}") from None
-        return _from_parts(meta, meta["scaler"], state, str(path / META_FILE), meta.get("step"))
+        model = _from_parts(meta, meta["scaler"], state, str(path / META_FILE), meta.get("step"))
+        return _place_encoder(model, path, encoder_checkpoint)
     if (path / "checkpoints").is_dir():
         ckpt_path = _checkpoint_path(path, which)
         if not ckpt_path.is_file():
             raise FileNotFoundError(f"no checkpoint {ckpt_path} (which={which!r})")
         state = load_checkpoint(ckpt_path, mmap=True)  # the predictor only, not the optimizer state
         require_keys(state, ["predictor", "config", "scaler", "step"], ckpt_path)
-        return _from_parts(state["config"], state["scaler"], state["predictor"], str(ckpt_path), int(state["step"]))
+        model = _from_parts(state["config"], state["scaler"], state["predictor"], str(ckpt_path), int(state["step"]))
+        return _place_encoder(model, None, encoder_checkpoint)
     raise FileNotFoundError(f"{path} is neither an export folder ({META_FILE}) nor a run folder (checkpoints/)")
 
 
-def export_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], which: str | int = "best") -> Path:
-    """Write EXPORT_DIR/predictor.safetensors + craft_jepa.json from a run's checkpoint."""
+def export_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], which: str | int = "best", *,
+               encoder_checkpoint: str | os.PathLike[str] | None = None) -> Path:
+    """Write EXPORT_DIR/predictor.safetensors + craft_jepa.json from a run's checkpoint.
+
+    `encoder_checkpoint`: the encoder weights path to record instead of the run's; a path inside
+    OUT_DIR is recorded relative to it, so the export folder can be moved or copied whole."""
     from safetensors.torch import save_file
 
-    model = load_exported(run_dir, which)
+    model = load_exported(run_dir, which, encoder_checkpoint=encoder_checkpoint)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if encoder_checkpoint is not None:
+        weights = Path(model.encoder.checkpoint)
+        if weights.is_relative_to(out.resolve()):
+            model.encoder = dataclasses.replace(model.encoder, checkpoint=str(weights.relative_to(out.resolve())))
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.predictor_state.items()}
     save_file(tensors, str(out / WEIGHTS_FILE), metadata={"format": EXPORT_FORMAT})
     meta = {
