@@ -94,3 +94,16 @@ def test_a_file_without_the_entry_names_the_entries(tmp_path):
     torch.save({"encoder": {}, "target_encoder": {}}, path)
     with pytest.raises(KeyError, match="no 'predictor' entry.*target_encoder"):
         warm_start_from_meta(ACPredictor(PredictorConfig(**dict(PREDICTOR_KWARGS, action_dim=7))), path)
+
+
+class _Pickled:
+    """Any non-tensor object: loading it needs full unpickling, which weights_only refuses."""
+
+
+def test_missing_or_pickled_files_are_refused_naming_the_file(tmp_path):
+    predictor = ACPredictor(PredictorConfig(**dict(PREDICTOR_KWARGS, action_dim=7)))
+    with pytest.raises(FileNotFoundError, match="predictor.warm_start.*nowhere.pt"):
+        warm_start_from_meta(predictor, tmp_path / "nowhere.pt")
+    torch.save({"predictor": {"x": _Pickled()}}, tmp_path / "pickled.pt")
+    with pytest.raises(ValueError, match="pickled.pt: cannot load AC predictor checkpoint .* with weights_only=True"):
+        warm_start_from_meta(predictor, tmp_path / "pickled.pt")

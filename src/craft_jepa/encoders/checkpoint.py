@@ -86,12 +86,14 @@ def strip_meta_prefixes(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return cleaned
 
 
-def read_meta_checkpoint(path: Path, key: str) -> dict[str, Tensor]:
+def read_meta_checkpoint(path: Path, key: str, what: str = "encoder checkpoint") -> dict[str, Tensor]:
     """The cleaned sub-dict `key` of a Meta `.pt` file (weights_only: no pickled code runs)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch's message does not name the file
-        raise ValueError(f"{path}: cannot load encoder checkpoint with weights_only=True "
+        raise ValueError(f"{path}: cannot load {what} with weights_only=True "
                          f"(damaged, or holds pickled objects that could run code): {err}") from None
     if not isinstance(blob, Mapping):
         raise ValueError(f"{path}: expected a dict checkpoint, got {type(blob).__name__}")

@@ -51,7 +51,7 @@ class WarmStartReport:
 
 def warm_start_from_meta(predictor: ACPredictor, path: str | Path, key: str = "predictor") -> WarmStartReport:
     """Load a Meta AC predictor into `predictor` as described in the module docstring."""
-    checkpoint = read_meta_checkpoint(Path(path), key)
+    checkpoint = read_meta_checkpoint(Path(path), key, what="AC predictor checkpoint (predictor.warm_start)")
     ours = predictor.state_dict()
     report = WarmStartReport(source=f"{path}[{key}]")
     merged: dict[str, torch.Tensor] = {}
