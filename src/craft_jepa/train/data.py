@@ -16,6 +16,7 @@ encoder) or `features` (tokens pre-encoded by `craft-jepa encode`, data/features
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,8 @@ class DataConfig:
             raise ValueError(f"scaler_fit_max_steps must be >= 1, got {self.scaler_fit_max_steps}")
         if self.chunk_steps is not None and self.chunk_steps < 1:
             raise ValueError(f"chunk_steps must be >= 1, got {self.chunk_steps}")
+        if not math.isfinite(self.worker_timeout_s):
+            raise ValueError(f"worker_timeout_s must be a finite number (0 = wait forever), got {self.worker_timeout_s}")
         if self.worker_timeout_s < 0:
             raise ValueError(f"worker_timeout_s must be >= 0 (0 = wait forever), got {self.worker_timeout_s}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -18,6 +19,12 @@ class OptimConfig:
     accum_steps: int = 1  # micro-batches per optimizer step
 
     def __post_init__(self) -> None:
+        # inf/nan pass every ordering check below (nan compares False), and lr: .inf is valid YAML.
+        for name in ("lr", "weight_decay", "eps", "grad_clip"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number, got {getattr(self, name)}")
+        if not all(math.isfinite(b) for b in self.betas):
+            raise ValueError(f"betas must be finite numbers, got {self.betas}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.weight_decay < 0:

@@ -7,6 +7,7 @@ The schedule is a pure function of the step, so resuming needs only the step.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -32,8 +33,8 @@ class ScheduleConfig:
                 f"exceed total_steps ({self.total_steps})"
             )
         for name in ("start_lr", "final_lr"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+            if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
 
 
 def lr_at(cfg: ScheduleConfig, peak_lr: float, step: int) -> float:
