@@ -24,7 +24,8 @@ def golden():
 @pytest.fixture
 def meta_file(tmp_path):
     path = tmp_path / "vjepa2-ac-tiny.pt"
-    return path, {k.removeprefix("module."): v.float() for k, v in write_meta_checkpoint(path, "predictor", "predictor").items()}
+    stored = write_meta_checkpoint(path, "predictor", "predictor")
+    return path, {k.removeprefix("module."): v.float() for k, v in stored.items()}
 
 
 def warm(path, **overrides) -> tuple[ACPredictor, object]:

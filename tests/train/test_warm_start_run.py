@@ -21,7 +21,8 @@ GOLDEN_SHAPED = {
 
 def test_fresh_run_warm_starts_and_resume_keeps_its_own_weights(synth_dataset, tmp_path, capsys):
     meta_path = tmp_path / "vjepa2-ac-tiny.pt"
-    meta = {k.removeprefix("module."): v.float() for k, v in write_meta_checkpoint(meta_path, "predictor", "predictor").items()}
+    stored = write_meta_checkpoint(meta_path, "predictor", "predictor")
+    meta = {k.removeprefix("module."): v.float() for k, v in stored.items()}
     tree = tiny_tree(tmp_path / "run", synth_dataset.shard_urls, **GOLDEN_SHAPED)
     cfg = load_config(RunConfig, tree, [f"predictor.warm_start={meta_path}"])  # what `--set` does
     summary = train(cfg, stop_at_step=1, single_process=True)
