@@ -152,7 +152,7 @@ def collate_features(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _loader(stream: FeatureStream, batch_size: int, num_workers: int, drop_last: bool,
-            multiprocessing_context: str | None, timeout_s: float = 0.0) -> DataLoader:
+            multiprocessing_context: str | None, timeout_s: float = 0.0, pin_memory: bool = False) -> DataLoader:
     """`timeout_s` > 0: a worker that yields no batch for that long (a stalled `pipe:` or network
     read) raises instead of hanging the run, as in the video loader."""
     if batch_size < 1:
@@ -162,19 +162,19 @@ def _loader(stream: FeatureStream, batch_size: int, num_workers: int, drop_last:
     if timeout_s < 0:
         raise ValueError(f"timeout_s must be >= 0 (0 = wait forever), got {timeout_s}")
     return DataLoader(stream, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_features,
-                      drop_last=drop_last, timeout=timeout_s if num_workers > 0 else 0,
+                      drop_last=drop_last, timeout=timeout_s if num_workers > 0 else 0, pin_memory=pin_memory,
                       multiprocessing_context=multiprocessing_context if num_workers else None)
 
 
 def build_feature_train_loader(clip_cfg: ClipConfig, urls: str | list[str], *, batch_size: int, num_workers: int,
                                seed: int, shuffle_buffer_clips: int = 64,
                                multiprocessing_context: str | None = None, timeout_s: float = 0.0,
-                               chunk_batches: int = 0, start_batch: int = 0) -> DataLoader:
+                               chunk_batches: int = 0, start_batch: int = 0, pin_memory: bool = False) -> DataLoader:
     """Infinite batches of feature clips over the shared shard deal; see build_train_loader."""
     stream = FeatureStream(clip_cfg, expand_urls(urls),
                            StreamConfig(train=True, seed=seed, shuffle_buffer_clips=shuffle_buffer_clips,
                                         batch_size=batch_size, chunk_batches=chunk_batches, start_batch=start_batch))
-    return _loader(stream, batch_size, num_workers, True, multiprocessing_context, timeout_s)
+    return _loader(stream, batch_size, num_workers, True, multiprocessing_context, timeout_s, pin_memory)
 
 
 def build_feature_val_loader(clip_cfg: ClipConfig, urls: str | list[str], *, batch_size: int, num_workers: int,

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
+
 from craft_jepa.data.carry_buffer import CHUNK_SEED_STRIDE  # noqa: F401  (re-exported)
 from craft_jepa.data.shards import expand_urls, split_train_val
 from craft_jepa.vpt.scaler import ActionScaler
@@ -83,10 +85,17 @@ def resolve_shards(cfg: DataConfig) -> tuple[list[str], list[str]]:
     return urls, []
 
 
-def train_loader_factory(cfg: DataConfig, clip_cfg: Any, urls: list[str]) -> LoaderFactory:
-    """(seed, start batch, chunk batches) -> an infinite loader of training batches for `cfg.source`."""
+def train_loader_factory(cfg: DataConfig, clip_cfg: Any, urls: list[str], *,
+                         pin_memory: bool = False, uint8_frames: bool = False) -> LoaderFactory:
+    """(seed, start batch, chunk batches) -> an infinite loader of training batches for `cfg.source`.
+
+    `uint8_frames`: video batches carry uint8 frames, for a TrainStream with a device to
+    normalize there; `pin_memory` page-locks batches for asynchronous host-to-GPU copies."""
+    extra: dict[str, Any] = {"pin_memory": pin_memory}
     if cfg.source == "video":
         from craft_jepa.data.loader import build_train_loader as build
+
+        extra["uint8_frames"] = uint8_frames
     elif cfg.source == "features":
         from craft_jepa.data.features import build_feature_train_loader as build
     else:
@@ -95,7 +104,7 @@ def train_loader_factory(cfg: DataConfig, clip_cfg: Any, urls: list[str]) -> Loa
     def make(seed: int, start_batch: int, chunk_batches: int) -> Iterable[Batch]:
         return build(clip_cfg, urls, batch_size=cfg.batch_size, num_workers=cfg.num_workers, seed=seed,
                      shuffle_buffer_clips=cfg.shuffle_buffer_clips, timeout_s=cfg.worker_timeout_s,
-                     chunk_batches=chunk_batches, start_batch=start_batch)
+                     chunk_batches=chunk_batches, start_batch=start_batch, **extra)
 
     return make
 
@@ -122,11 +131,20 @@ def build_val_batches(
 
 
 class TrainStream:
-    """An endless, resumable batch stream whose order depends only on (seed, position)."""
+    """An endless, resumable batch stream whose order depends only on (seed, position).
 
-    def __init__(self, build: LoaderFactory, seed: int, chunk_batches: int) -> None:
+    With `device` and `pixel_norm` (clip.mean, clip.std), uint8 video frames are moved to the
+    device as uint8 (from pinned memory when the loader pins) and normalized there, into the
+    float32 (B, T, 3, H, W) frames of the batch contract: the same numbers as the collator's.
+    """
+
+    def __init__(self, build: LoaderFactory, seed: int, chunk_batches: int, *, device: Any = None,
+                 pixel_norm: tuple[Any, Any] | None = None) -> None:
         if chunk_batches < 1:
             raise ValueError(f"chunk_batches must be >= 1, got {chunk_batches}")
+        self.device = device
+        self._pixel_norm = pixel_norm
+        self._norm_on_device: tuple[Any, Any] | None = None  # (scale, shift), built once
         self.build = build
         self.seed = seed
         self.chunk_batches = chunk_batches
@@ -144,7 +162,21 @@ class TrainStream:
         self.consumed += 1
         if self.consumed == self.chunk_batches:
             self.chunk, self.consumed = self.chunk + 1, 0
+        frames = batch.get("frames")
+        if frames is not None and frames.dtype == torch.uint8:
+            batch["frames"] = self._normalize(frames)
         return batch
+
+    def _normalize(self, pixels: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, T, 3, H, W) -> normalized float32 (B, T, 3, H, W) on the device."""
+        from craft_jepa.data.loader import frame_norm, normalize_frames
+
+        if self._pixel_norm is None or self.device is None:
+            raise ValueError("uint8 frames from the loader but TrainStream has no device / pixel_norm to normalize them")
+        if self._norm_on_device is None:  # computed on the CPU like the collator's, then moved: equal numbers
+            scale, shift = frame_norm(*self._pixel_norm)
+            self._norm_on_device = (scale.to(self.device), shift.to(self.device))
+        return normalize_frames(pixels.to(self.device, non_blocking=True), *self._norm_on_device)
 
     def __iter__(self) -> TrainStream:
         return self

@@ -106,6 +106,9 @@ class ActionScaler:
         for j, name in enumerate(self.continuous_features):
             self._full_mean[index[name]] = self.mean[j]
             self._full_scale[index[name]] = self.scale[j]
+        # (dtype, device) -> (mean, scale) tensors: built once, not per call (a host-to-GPU copy
+        # each training step otherwise). The vectors never change after construction.
+        self._tensor_cache: dict[tuple[Any, Any], tuple[Any, Any]] = {}
 
     @property
     def dim(self) -> int:
@@ -163,8 +166,11 @@ class ActionScaler:
             raise ValueError(f"scaler expects (..., {self.dim}) actions, got shape {tuple(actions.shape)}")
         torch = sys.modules.get("torch")
         if torch is not None and isinstance(actions, torch.Tensor):
-            as_tensor = lambda v: torch.as_tensor(v, dtype=actions.dtype, device=actions.device)  # noqa: E731
-            return as_tensor(self._full_mean), as_tensor(self._full_scale)
+            key = (actions.dtype, actions.device)
+            if key not in self._tensor_cache:
+                as_tensor = lambda v: torch.as_tensor(v, dtype=actions.dtype, device=actions.device)  # noqa: E731
+                self._tensor_cache[key] = (as_tensor(self._full_mean), as_tensor(self._full_scale))
+            return self._tensor_cache[key]
         dtype = actions.dtype if np.issubdtype(actions.dtype, np.floating) else np.float64
         return self._full_mean.astype(dtype), self._full_scale.astype(dtype)
 
