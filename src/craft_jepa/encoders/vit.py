@@ -5,7 +5,8 @@ Module and parameter names follow Meta's layout (``patch_embed.proj``, ``blocks.
 information comes only from 3-D RoPE (see rope.py); there is no learned position table.
 
 The encoder is used per frame (V-JEPA 2-AC): each frame is repeated twice along time to fill one
-tubelet and encoded alone (one tubelet, time position 0).
+tubelet and encoded alone (one tubelet, time position 0). Pre-training (train/objectives/vjepa.py)
+encodes whole clips with `forward_video`, optionally on a subset of token positions (the context).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from craft_jepa.encoders.rope import apply_rope, grid_positions, rope_tables
 
@@ -131,6 +133,8 @@ class VisionTransformer(nn.Module):
             Block(spec.dim, spec.heads, spec.mlp_hidden, spec.layer_norm_eps) for _ in range(spec.depth)
         )
         self.norm = nn.LayerNorm(spec.dim, eps=spec.layer_norm_eps)
+        # Recompute block activations in backward (pre-training a ViT-L/g); no effect without grad.
+        self.activation_checkpointing = False
 
     @property
     def grid_size(self) -> int:
@@ -154,11 +158,18 @@ class VisionTransformer(nn.Module):
                 block.attn.proj.weight.div_(math.sqrt(2.0 * layer_id))
                 block.mlp.fc2.weight.div_(math.sqrt(2.0 * layer_id))
 
-    def _run_blocks(self, tokens: Tensor, steps: int, grid_h: int, grid_w: int) -> Tensor:
+    def _run_blocks(self, tokens: Tensor, steps: int, grid_h: int, grid_w: int, keep: Tensor | None = None) -> Tensor:
+        """keep: optional (K,) raster indices of the tokens present (all of them when None); each
+        kept token is rotated by the RoPE position it has in the full grid, not by its rank."""
         t, r, c = grid_positions(steps, grid_h, grid_w, tokens.device)
+        if keep is not None:
+            t, r, c = t[keep], r[keep], c[keep]  # (K,) each
         cos, sin = rope_tables(t, r, c, self.spec.dim // self.spec.heads)  # (L, hd) each
         for block in self.blocks:
-            tokens = block(tokens, cos, sin)
+            if self.activation_checkpointing and torch.is_grad_enabled():
+                tokens = checkpoint(block, tokens, cos, sin, use_reentrant=False)
+            else:
+                tokens = block(tokens, cos, sin)
         return self.norm(tokens)
 
     def forward(self, frames: Tensor) -> Tensor:
@@ -174,9 +185,21 @@ class VisionTransformer(nn.Module):
         tokens = self._run_blocks(tokens, 1, height // patch, width // patch)
         return tokens.reshape(batch, steps, tokens.shape[1], tokens.shape[2])  # (B, T, N, D)
 
-    def forward_video(self, video: Tensor) -> Tensor:
-        """Plain clip encoding as in pre-training: video (B, C, T, H, W) -> (B, T/2 * N, D)."""
+    def forward_video(self, video: Tensor, keep: Tensor | None = None) -> Tensor:
+        """Plain clip encoding as in pre-training: video (B, C, T, H, W) -> (B, T/2 * N, D).
+
+        keep: optional (K,) indices into the (T/2, H/p, W/p) raster of tokens, shared by the batch
+        (V-JEPA's context): only those tokens enter the blocks -> (B, K, D). Without it the
+        result is bit-identical to before masking existed."""
+        if video.ndim != 5:
+            raise ValueError(f"expected video (B, C, T, H, W), got shape {tuple(video.shape)}")
         _, _, steps, height, width = video.shape
-        tokens = self.patch_embed.forward_video(video.to(self.norm.weight.dtype))
         patch, tubelet = self.spec.patch_size, self.spec.tubelet_size
-        return self._run_blocks(tokens, steps // tubelet, height // patch, width // patch)
+        if steps % tubelet or height % patch or width % patch:
+            raise ValueError(f"video {steps}x{height}x{width} is not a multiple of tubelet {tubelet} x patch {patch}")
+        tokens = self.patch_embed.forward_video(video.to(self.norm.weight.dtype))  # (B, L, D)
+        if keep is not None:
+            if keep.ndim != 1:
+                raise ValueError(f"keep must be (K,) token indices shared by the batch, got {tuple(keep.shape)}")
+            tokens = tokens[:, keep]  # (B, K, D): masked tokens never reach attention
+        return self._run_blocks(tokens, steps // tubelet, height // patch, width // patch, keep)

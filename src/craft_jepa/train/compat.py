@@ -18,9 +18,12 @@ _MUST_MATCH: dict[str, tuple[str, ...] | None] = {
     "encoder": ("name", "img_size", "checkpoint", "checkpoint_key", "init_seed", "normalize"),
     "clip": ("action_layout", "state_layout", "fps", "size", "max_crop_aspect", "hotbar_start", "mean", "std"),
     "predictor": None,
+    "vjepa": None,
 }
 # warm_start only seeds a fresh run's weights; a resumed run takes them from its checkpoint.
-_MAY_CHANGE = {"predictor": {"activation_checkpointing", "warm_start"}}
+_MAY_CHANGE = {"predictor": {"activation_checkpointing", "warm_start"},
+               # The EMA schedule, crops and which entries seeded a fresh run's weights may change.
+               "vjepa": {"activation_checkpointing", "load_predictor", "ema", "crop_scale", "crop_aspect"}}
 # Settings added after checkpoints were written: absent in an old checkpoint means this value.
 # (Runs before clip.hotbar_start existed injected hotbar keys with VPT's convention: "zero".)
 _ABSENT_MEANS = {("predictor", "state_token"): False, ("clip", "max_crop_aspect"): 1.0, ("clip", "hotbar_start"): "zero"}
@@ -34,6 +37,8 @@ def _comparable(section: str, name: str, value: Any) -> Any:
     if section == "encoder" and name == "checkpoint":
         # The weights file may move between clusters; a different file name is a different encoder.
         return None if value is None else os.path.basename(str(value))
+    if section == "vjepa" and name == "predictor" and isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != "activation_checkpointing"}
     if isinstance(value, tuple):
         return list(value)
     return value
@@ -42,7 +47,12 @@ def _comparable(section: str, name: str, value: Any) -> Any:
 def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """'section.key: checkpoint value -> run value' for each model-defining setting that differs."""
     found = []
+    if stored.get("objective", "ac") != current.get("objective", "ac"):  # runs before objectives were AC runs
+        found.append(f"objective: {stored.get('objective', 'ac')!r} -> {current.get('objective', 'ac')!r}")
     for section, names in _MUST_MATCH.items():
+        # Only the running objective's own section defines its model (the other keeps defaults).
+        if section == ("predictor" if current.get("objective", "ac") == "vjepa" else "vjepa"):
+            continue
         old, new = stored.get(section) or {}, current.get(section) or {}
         keys = names if names is not None else sorted((set(old) | set(new)) - _MAY_CHANGE.get(section, set()))
         for name in keys:

@@ -15,6 +15,7 @@ from craft_jepa.models import PredictorConfig
 from craft_jepa.train.checkpoint import CheckpointConfig
 from craft_jepa.train.data import DataConfig
 from craft_jepa.train.losses import LossConfig
+from craft_jepa.train.objectives.vjepa import VJEPAConfig
 from craft_jepa.train.optim import OptimConfig
 from craft_jepa.train.schedule import ScheduleConfig
 
@@ -49,6 +50,10 @@ class LoggingConfig:
 
 @dataclass
 class RunConfig:
+    # ac: the action-conditioned predictor against a frozen encoder (craft-jepa train; sections
+    # predictor, loss). vjepa: self-supervised pre-training of the encoder (craft-jepa pretrain;
+    # section vjepa; encoder.checkpoint, when set, is the weights to continue from).
+    objective: Literal["ac", "vjepa"] = "ac"
     run_dir: str = "runs/default"
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N (auto: cuda:LOCAL_RANK when present)
@@ -62,6 +67,7 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    vjepa: VJEPAConfig = field(default_factory=VJEPAConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
@@ -71,16 +77,28 @@ class RunConfig:
             raise ValueError("run_dir must be a non-empty path")
         if self.max_nonfinite_steps < 1:
             raise ValueError(f"max_nonfinite_steps must be >= 1, got {self.max_nonfinite_steps}")
+        if self.data.source == "video" and self.encoder.img_size != self.clip.size:
+            raise ValueError(
+                f"encoder.img_size={self.encoder.img_size} must equal clip.size={self.clip.size}"
+            )
+        if self.objective == "vjepa":
+            self._check_vjepa()
+            return
         if self.loss.auto_steps > self.clip.frames - 1:
             raise ValueError(
                 f"loss.auto_steps={self.loss.auto_steps} needs clip.frames >= {self.loss.auto_steps + 1}"
                 f" (got {self.clip.frames})"
             )
-        if self.data.source == "video" and self.encoder.img_size != self.clip.size:
-            raise ValueError(
-                f"encoder.img_size={self.encoder.img_size} must equal clip.size={self.clip.size}"
-            )
         self._check_predictor_shapes()
+
+    def _check_vjepa(self) -> None:
+        """Pre-training encodes whole clips as tubelets from decoded video."""
+        if self.data.source != "video":
+            raise ValueError("objective=vjepa trains the encoder: it needs data.source=video, not features")
+        tubelet = self.encoder.spec.tubelet_size
+        if self.clip.frames % tubelet:
+            raise ValueError(f"objective=vjepa: clip.frames={self.clip.frames} must be a multiple of the "
+                             f"encoder's tubelet size {tubelet}")
 
     def _check_predictor_shapes(self) -> None:
         """The predictor's input sizes must match the encoder and the clip layouts."""

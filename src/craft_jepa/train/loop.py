@@ -12,13 +12,11 @@ the next step boundary on every rank, after a checkpoint (train/preempt.py).
 from __future__ import annotations
 
 import logging
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -30,8 +28,9 @@ from craft_jepa.train.data import TrainStream, build_val_batches, resolve_shards
 from craft_jepa.train.distributed import DistInfo, all_reduce_sum, any_rank, barrier, init_distributed, shutdown_distributed
 from craft_jepa.train.metrics_log import MetricsLogger
 from craft_jepa.train.preempt import StopSignals, write_requeue_marker
-from craft_jepa.train.rng import capture_rng_state, restore_rng_state
-from craft_jepa.train.run_setup import check_same_step, shared_resume_path, shared_scaler
+from craft_jepa.train.objectives import build_objective
+from craft_jepa.train.rng import capture_rng_state, restore_rng_state, seed_everything
+from craft_jepa.train.run_setup import check_same_step, shared_resume_path
 from craft_jepa.train.step import StepRunner
 
 log = logging.getLogger(__name__)
@@ -56,12 +55,6 @@ class TrainSummary:
     history: list[dict[str, float]] = field(default_factory=list)  # per-step train losses
     preempted: bool = False  # stopped by SIGTERM/SIGUSR1 after checkpointing: requeue and resume
     bad_inputs: dict[str, int] = field(default_factory=dict)  # skipped input by kind, all ranks, whole run
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def _gather_rng_states(info: DistInfo) -> list[dict[str, Any]]:
@@ -122,9 +115,6 @@ def _single_device(cfg: RunConfig) -> torch.device:
 
 
 def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSummary:
-    from craft_jepa.encoders import FrozenEncoder
-    from craft_jepa.models import ACPredictor
-
     run_dir = Path(cfg.run_dir)
     ckpt = CheckpointManager(run_dir / "checkpoints", cfg.checkpoint)
     if info.is_main:
@@ -132,20 +122,12 @@ def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSum
         ckpt.folder.mkdir(parents=True, exist_ok=True)
         warn_stale(ckpt.remove_stale_temporaries())
     barrier()
-    # Rank 0 loads or fits the action scaler and hands it to every rank (RUN_DIR may be node-local).
-    scaler = shared_scaler(cfg, run_dir)
 
     train_urls, val_urls = resolve_shards(cfg.data)
-    if cfg.data.source == "features":  # fail now, not in a loader worker, on shards made for another setup
-        from craft_jepa.data.features import check_feature_shards
-
-        check_feature_shards(train_urls + val_urls, cfg.clip, embed_dim=cfg.encoder.embed_dim,
-                             grid_size=cfg.predictor.grid_size, encoder=cfg.encoder.name)
-    seed_everything(cfg.seed)  # identical predictor init on every rank
-    predictor = ACPredictor(cfg.predictor)
-    encoder = FrozenEncoder.from_config(cfg.encoder, info.device) if cfg.data.source == "video" else None
-    runner = StepRunner(predictor, encoder, scaler, cfg.loss, cfg.optim, cfg.schedule, info,
-                        precision=cfg.precision, compile=cfg.compile)
+    # cfg.objective's models (identical init on every rank), targets and losses (train/objectives/).
+    objective = build_objective(cfg, info, run_dir, train_urls + val_urls)
+    runner = StepRunner.for_objective(objective, cfg.optim, cfg.schedule, info, precision=cfg.precision,
+                                      compile=cfg.compile)
     seed_everything(cfg.seed + 1_000 * info.rank)  # per-rank randomness from here on
 
     chunk_steps = cfg.data.chunk_steps or cfg.checkpoint.latest_every
@@ -157,8 +139,9 @@ def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSum
     resume_path = shared_resume_path(ckpt, cfg.checkpoint.resume, info)
     if resume_path is not None:
         state = load_checkpoint(resume_path, mmap=True)  # pages in what is used, not the whole file
-        require_keys(state, ["format", "step", "predictor", "optimizer", "rng", "data_stream", "config"], resume_path)
-        check_resume_compatible(state, config_to_dict(cfg), scaler.to_dict(), resume_path)
+        require_keys(state, ["format", "step", *objective.checkpoint_keys, "optimizer", "rng", "data_stream",
+                             "config"], resume_path)
+        check_resume_compatible(state, config_to_dict(cfg), objective.scaler_dict or {}, resume_path)
         check_same_step(int(state["step"]), resume_path, info)
         bad_base = {str(k): int(v) for k, v in (state.get("bad_inputs") or {}).items()}
         runner.load_state_dict(state)
@@ -176,21 +159,17 @@ def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSum
     if info.is_main:  # only now: a refused resume leaves the config of the run that wrote the checkpoint
         dump_config(cfg, run_dir / "config.yaml")
 
-    warm_report = None
-    if resume_path is None and cfg.predictor.warm_start:  # a resumed run already has its weights
-        from craft_jepa.models.warm_start import warm_start_from_meta
-
-        warm_report = warm_start_from_meta(predictor, cfg.predictor.warm_start)  # strict; same on every rank
+    # A resumed run already has its weights; a fresh one may start from released ones (strict,
+    # the same on every rank).
+    start_lines = objective.fresh_start() if resume_path is None else []
 
     total = cfg.schedule.total_steps
     stop = total if stop_at_step is None else min(total, stop_at_step)
     logger = MetricsLogger(run_dir, cfg.logging, enabled=info.is_main, total_steps=total, start_step=step)
     if resumed_from is not None:
         logger.write(f"resumed from {resume_path} at step {step}")
-    if encoder is not None:
-        logger.write(encoder.weights_source)  # which checkpoint entry (target_encoder / encoder) was read
-    if warm_report is not None:
-        logger.write(warm_report.describe())
+    for line in objective.start_messages() + start_lines:
+        logger.write(line)  # where the weights came from (which file and entry)
 
     def checkpoint_state() -> dict[str, Any]:
         return {
@@ -201,7 +180,7 @@ def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSum
             "rng": _gather_rng_states(info),
             "data_stream": stream.state_dict(),
             "config": config_to_dict(cfg),
-            "scaler": scaler.to_dict(),
+            "scaler": objective.scaler_dict,
             "best_val_loss": best_val,
             "nonfinite": {"total": skipped_total, "in_row": in_row},
             "bad_inputs": _bad_inputs_all_ranks(bad_base, bad_by_kind, info.device),  # collective
@@ -248,9 +227,7 @@ def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSum
                 in_row = 0
 
             clips_per_s = result.clips / max(t_end - t_start, 1e-9)
-            # Teacher forcing beside copy-last: the two are on the same scale (the total adds rollout).
-            logger.advance(1, loss=result.losses["loss"], tf=result.losses["teacher_forcing"],
-                           copy=result.losses["copy_last"], lr=result.lr, clips_s=clips_per_s)
+            logger.advance(1, **objective.progress(result.losses), lr=result.lr, clips_s=clips_per_s)
             if step % cfg.logging.every == 0 or step == stop:
                 bad_totals = _bad_inputs_all_ranks(bad_base, bad_by_kind, info.device)  # collective
                 bad_inputs = sum(bad_totals.values())
@@ -272,9 +249,7 @@ def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSum
                 val_losses = _validate(cfg, runner, val_urls)
                 if val_losses:
                     logger.log(step, "val", val_losses)
-                    logger.write(f"step {step}: val loss {val_losses['loss']:.4f}, teacher forcing "
-                                 f"{val_losses['teacher_forcing']:.4f} (copy-last baseline "
-                                 f"{val_losses['copy_last']:.4f})")
+                    logger.write(f"step {step}: {objective.describe_validation(val_losses)}")
                     if best_val is None or val_losses["loss"] < best_val:
                         best_val, is_best = val_losses["loss"], True
 

@@ -1,14 +1,18 @@
-"""One optimizer step: targets from the frozen encoder, losses, backward, clip, update.
+"""One optimizer step of any objective: forward, backward, clip, update, post-step hook.
 
-`StepRunner` owns the trainable side (predictor, optional DDP/compile wrapper, AdamW,
-GradScaler) and knows nothing about files, logging or the data stream, so it can be
-tested with hand-made batches and compared across process counts.
+`StepRunner` keeps what is objective-free (autocast, gradient accumulation with DDP's no_sync,
+grad clipping, non-finite skips agreed across ranks, the fp16 GradScaler, AdamW over the
+objective's trainable modules). What the models are, how a batch becomes losses and what happens
+after an update (an EMA) belongs to the objective (train/objectives/). It knows nothing about
+files, logging or the data stream, so it can be tested with hand-made batches and compared
+across process counts.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,24 +20,11 @@ import torch
 from torch import nn
 
 from craft_jepa.train.distributed import DistInfo, all_reduce_sum
-from craft_jepa.train.losses import LossConfig, normalize_targets, predictor_losses
+from craft_jepa.train.losses import LossConfig
+from craft_jepa.train.objectives.ac import LOSS_NAMES, ACObjective, LossModule  # noqa: F401  (re-exported)
+from craft_jepa.train.objectives.base import Objective
 from craft_jepa.train.optim import OptimConfig, build_optimizer
 from craft_jepa.train.schedule import ScheduleConfig, set_lr
-
-LOSS_NAMES = ("loss", "teacher_forcing", "rollout", "copy_last")
-
-
-class LossModule(nn.Module):
-    """predictor + losses in ONE forward, so DDP sees one forward per backward even though
-    the rollout calls the predictor several times."""
-
-    def __init__(self, predictor: nn.Module, cfg: LossConfig) -> None:
-        super().__init__()
-        self.predictor = predictor
-        self.cfg = cfg
-
-    def forward(self, z: torch.Tensor, actions: torch.Tensor, states: torch.Tensor) -> dict[str, torch.Tensor]:
-        return predictor_losses(self.predictor, z, actions, states, self.cfg)
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -54,6 +45,9 @@ class StepResult:
 
 
 class StepRunner:
+    """Runs an `Objective`. The positional form builds the AC objective (predictor against a
+    frozen encoder), as before objectives existed; `StepRunner.for_objective` takes any."""
+
     def __init__(
         self,
         predictor: nn.Module,
@@ -65,46 +59,72 @@ class StepRunner:
         dist: DistInfo,
         precision: str = "auto",
         compile: bool = False,
+        *,
+        pixel_norm: tuple[Sequence[float], Sequence[float]] | None = None,  # clip (mean, std) for uint8 frames
+        objective: Objective | None = None,
     ) -> None:
+        if objective is None:
+            objective = ACObjective(predictor, encoder, scaler, loss_cfg, dist.device)
+        self.objective = objective
+        self.pixel_norm = pixel_norm
+        # Constants moved to the device once (pixel normalization, the objective's own).
+        self._device_consts: dict[str, Any] = getattr(objective, "device_consts", {})
         self.device = dist.device
         self.dist = dist
-        self.predictor = predictor.to(self.device)
-        self.encoder = encoder
-        self.scaler = scaler
-        self.loss_cfg = loss_cfg
         self.optim_cfg = optim_cfg
         self.schedule_cfg = schedule_cfg
         self.amp_dtype = autocast_dtype(precision, self.device)
-        module: nn.Module = LossModule(self.predictor, loss_cfg)
+        self.trainable = objective.module.to(self.device)  # the objective's modules + loss, unwrapped
+        module: nn.Module = self.trainable
         if dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             module = nn.parallel.DistributedDataParallel(module, device_ids=ids)
         self.model = torch.compile(module) if compile else module
         self.ddp = module if dist.enabled else None
-        self.optimizer = build_optimizer(self.predictor, optim_cfg)
+        self.optimizer = build_optimizer(self.trainable, optim_cfg)
         self.grad_scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+
+    @classmethod
+    def for_objective(cls, objective: Objective, optim_cfg: OptimConfig, schedule_cfg: ScheduleConfig,
+                      dist: DistInfo, precision: str = "auto", compile: bool = False,
+                      pixel_norm: tuple[Sequence[float], Sequence[float]] | None = None) -> StepRunner:
+        return cls(None, None, None, None, optim_cfg, schedule_cfg, dist, precision, compile,  # type: ignore[arg-type]
+                   pixel_norm=pixel_norm, objective=objective)
+
+    @property
+    def predictor(self) -> nn.Module:
+        """The AC objective's predictor (tests and benchmarks reach it here)."""
+        return self.objective.predictor  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ inputs
 
-    def prepare(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """batch -> (z (B,T,N,D) normalized targets, actions (B,T-1,A) scaled, states (B,T,S))."""
-        if "tokens" in batch:
-            tokens = batch["tokens"].to(self.device, non_blocking=True)
-        else:
-            if self.encoder is None:
-                raise ValueError("batch has frames but the run has no encoder (data.source=features?)")
-            frames = batch["frames"].to(self.device, non_blocking=True)  # (B, T, 3, H, W)
-            tokens = self.encoder(frames)  # (B, T, N, D), no grad
-        z = normalize_targets(tokens)
-        actions = batch["actions"].to(self.device, non_blocking=True).float()
-        actions = self.scaler.transform(actions) if self.scaler is not None else actions
-        states = batch["states"].to(self.device, non_blocking=True).float()
-        return z, actions, states
+    def _normalize_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, T, 3, H, W) on the device -> normalized float32, as the collator would."""
+        from craft_jepa.data.loader import frame_norm, normalize_frames
+
+        if self.pixel_norm is None:
+            raise ValueError("batch frames are uint8 but this StepRunner has no pixel_norm (clip mean, std) "
+                             "to normalize them with")
+        if "pixels" not in self._device_consts:
+            self._device_consts["pixels"] = tuple(t.to(self.device) for t in frame_norm(*self.pixel_norm))
+        return normalize_frames(pixels, *self._device_consts["pixels"])
+
+    def prepare(self, batch: dict[str, Any]) -> tuple[torch.Tensor, ...]:
+        """batch -> the objective module's inputs (targets, masks, ...), without gradients.
+        uint8 frames (the training loader's) are normalized here, on the device."""
+        frames = batch.get("frames")
+        if frames is not None and frames.dtype == torch.uint8:
+            batch = {**batch, "frames": self._normalize_pixels(frames.to(self.device, non_blocking=True))}
+        return self.objective.prepare(batch)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                              enabled=self.amp_dtype is not None)
 
     def _forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        z, actions, states = self.prepare(batch)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
-            return self.model(z, actions, states)
+        inputs = self.prepare(batch)
+        with self._autocast():
+            return self.model(*inputs)
 
     # ------------------------------------------------------------------ training
 
@@ -113,7 +133,8 @@ class StepRunner:
         self.model.train()
         lr = set_lr(self.optimizer, self.schedule_cfg, self.optim_cfg.lr, step)
         self.optimizer.zero_grad(set_to_none=True)
-        sums = torch.zeros(len(LOSS_NAMES), device=self.device, dtype=torch.float64)
+        names = self.objective.loss_names
+        sums = torch.zeros(len(names), device=self.device, dtype=torch.float64)
         clips = 0
         for i, batch in enumerate(batches):
             last = i == len(batches) - 1
@@ -121,8 +142,8 @@ class StepRunner:
             with self.ddp.no_sync() if sync_off else contextlib.nullcontext():
                 out = self._forward(batch)
                 self.grad_scaler.scale(out["loss"] / len(batches)).backward()
-            sums += torch.stack([out.get(k, torch.zeros((), device=self.device)).detach().double() for k in LOSS_NAMES])
-            clips += int(batch["actions"].shape[0])
+            sums += torch.stack([out.get(k, torch.zeros((), device=self.device)).detach().double() for k in names])
+            clips += self.objective.batch_clips(batch)
         # One small all-reduce: loss sums, clip count and "this rank saw a non-finite loss".
         nonfinite_local = 0.0 if bool(torch.isfinite(sums).all()) else 1.0
         packed = torch.cat([torch.nan_to_num(sums, nan=0.0, posinf=0.0, neginf=0.0),
@@ -131,7 +152,7 @@ class StepRunner:
         nonfinite_any = packed[-1].item() > 0
 
         self.grad_scaler.unscale_(self.optimizer)
-        params = [p for p in self.predictor.parameters() if p.requires_grad]
+        params = [p for p in self.trainable.parameters() if p.requires_grad]
         max_norm = self.optim_cfg.grad_clip if self.optim_cfg.grad_clip > 0 else math.inf
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
         skipped = nonfinite_any or not math.isfinite(grad_norm)
@@ -142,10 +163,9 @@ class StepRunner:
         else:
             self.grad_scaler.step(self.optimizer)
             self.grad_scaler.update()
+            self.objective.after_step(step + 1)  # e.g. the EMA target update, on every rank alike
         denom = len(batches) * self.dist.world_size
-        losses = {k: packed[j].item() / denom for j, k in enumerate(LOSS_NAMES)}
-        if self.loss_cfg.auto_steps == 0:
-            losses.pop("rollout")
+        losses = {k: packed[j].item() / denom for j, k in enumerate(names)}
         if nonfinite_any:
             losses = {k: math.nan for k in losses}
         return StepResult(losses, grad_norm, lr, skipped, int(packed[-2].item()))
@@ -156,24 +176,23 @@ class StepRunner:
     def validate(self, batches: Any) -> dict[str, float]:
         """Clip-weighted mean losses over a finite iterable, all-reduced across ranks."""
         self.model.eval()
-        sums = torch.zeros(len(LOSS_NAMES) + 1, device=self.device, dtype=torch.float64)
-        for batch in batches:
-            z, actions, states = self.prepare(batch)
-            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                                enabled=self.amp_dtype is not None):
-                # Unwrapped module: no DDP forward bookkeeping without a backward.
-                out = predictor_losses(self.predictor, z, actions, states, self.loss_cfg)
-            n = z.shape[0]
-            values = [out.get(k, torch.zeros((), device=self.device)).double() * n for k in LOSS_NAMES]
-            sums += torch.stack(values + [torch.tensor(float(n), device=self.device, dtype=torch.float64)])
+        names = self.objective.loss_names
+        sums = torch.zeros(len(names) + 1, device=self.device, dtype=torch.float64)
+        with self.objective.validating():
+            for batch in batches:
+                inputs = self.prepare(batch)
+                with self._autocast():
+                    # Unwrapped module: no DDP forward bookkeeping without a backward.
+                    out = self.trainable(*inputs)
+                n = self.objective.batch_clips(batch)
+                values = [out.get(k, torch.zeros((), device=self.device)).double() * n for k in names]
+                sums += torch.stack(values + [torch.tensor(float(n), device=self.device, dtype=torch.float64)])
         sums = all_reduce_sum(sums)
         count = sums[-1].item()
         self.model.train()
         if count == 0:
             return {}
-        result = {k: sums[j].item() / count for j, k in enumerate(LOSS_NAMES)}
-        if self.loss_cfg.auto_steps == 0:
-            result.pop("rollout")
+        result = {k: sums[j].item() / count for j, k in enumerate(names)}
         result["clips"] = count
         return result
 
@@ -181,16 +200,13 @@ class StepRunner:
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "predictor": self.predictor.state_dict(),
+            **self.objective.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "grad_scaler": self.grad_scaler.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        from craft_jepa.train.checkpoint import load_state_strict
-
-        load_state_strict(self.predictor, state["predictor"], "predictor")
+        self.objective.load_state_dict(state)
         self.optimizer.load_state_dict(state["optimizer"])
         if state.get("grad_scaler"):
             self.grad_scaler.load_state_dict(state["grad_scaler"])
-

@@ -1,0 +1,118 @@
+"""The action-conditioned objective (V-JEPA 2-AC fine-tuning): a predictor against a frozen encoder.
+
+Targets are the frozen encoder's per-frame tokens (or pre-encoded feature tokens), layer-normed;
+the losses are teacher forcing + rollout, beside the copy-last baseline (train/losses.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from craft_jepa.train.losses import LossConfig, normalize_targets, predictor_losses
+from craft_jepa.train.objectives.base import Objective
+
+LOSS_NAMES = ("loss", "teacher_forcing", "rollout", "copy_last")
+
+
+class LossModule(nn.Module):
+    """predictor + losses in ONE forward, so DDP sees one forward per backward even though
+    the rollout calls the predictor several times."""
+
+    def __init__(self, predictor: nn.Module, cfg: LossConfig) -> None:
+        super().__init__()
+        self.predictor = predictor
+        self.cfg = cfg
+
+    def forward(self, z: torch.Tensor, actions: torch.Tensor, states: torch.Tensor) -> dict[str, torch.Tensor]:
+        return predictor_losses(self.predictor, z, actions, states, self.cfg)
+
+
+class ACObjective(Objective):
+    name = "ac"
+    checkpoint_keys = ("predictor",)
+
+    def __init__(self, predictor: nn.Module, encoder: nn.Module | None, scaler: Any, loss_cfg: LossConfig,
+                 device: torch.device, warm_start: str | None = None) -> None:
+        self.device = device
+        self.predictor = predictor.to(device)
+        self.encoder = encoder
+        self.scaler = scaler  # ActionScaler: raw layout vectors -> standardized
+        self.loss_cfg = loss_cfg
+        self.warm_start = warm_start
+        self.module = LossModule(self.predictor, loss_cfg)
+        self.loss_names = tuple(k for k in LOSS_NAMES if k != "rollout" or loss_cfg.auto_steps > 0)
+        self.scaler_dict = scaler.to_dict() if scaler is not None else None
+        self.device_consts: dict[str, Any] = {}  # shared with StepRunner: moved to the device once
+
+    def prepare(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """batch -> (z (B,T,N,D) normalized targets, actions (B,T-1,A) scaled, states (B,T,S))."""
+        if "tokens" in batch:
+            tokens = batch["tokens"].to(self.device, non_blocking=True)
+        else:
+            if self.encoder is None:
+                raise ValueError("batch has frames but the run has no encoder (data.source=features?)")
+            frames = batch["frames"].to(self.device, non_blocking=True)  # (B, T, 3, H, W)
+            tokens = self.encoder(frames)  # (B, T, N, D), no grad
+        z = normalize_targets(tokens)
+        actions = batch["actions"].to(self.device, non_blocking=True).float()
+        if self.scaler is not None:
+            if "actions" not in self.device_consts:  # ActionScaler.transform's (mean, scale), once
+                mean, scale = self.scaler._vectors_like(actions)
+                self.device_consts["actions"] = (mean, scale)
+            mean, scale = self.device_consts["actions"]
+            actions = (actions - mean) / scale  # = scaler.transform(actions)
+        states = batch["states"].to(self.device, non_blocking=True).float()
+        return z, actions, states
+
+    def batch_clips(self, batch: dict[str, Any]) -> int:
+        return int(batch["actions"].shape[0])
+
+    def fresh_start(self) -> list[str]:
+        if not self.warm_start:
+            return []
+        from craft_jepa.models.warm_start import warm_start_from_meta
+
+        return [warm_start_from_meta(self.predictor, self.warm_start).describe()]  # strict; same on every rank
+
+    def start_messages(self) -> list[str]:
+        # Which checkpoint entry (target_encoder / encoder) the frozen encoder was read from.
+        return [self.encoder.weights_source] if self.encoder is not None else []
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"predictor": self.predictor.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        from craft_jepa.train.checkpoint import load_state_strict
+
+        load_state_strict(self.predictor, state["predictor"], "predictor")
+
+    def progress(self, losses: dict[str, float]) -> dict[str, float]:
+        # Teacher forcing beside copy-last: the two are on the same scale (the total adds rollout).
+        return {"loss": losses["loss"], "tf": losses["teacher_forcing"], "copy": losses["copy_last"]}
+
+    def describe_validation(self, losses: dict[str, float]) -> str:
+        return (f"val loss {losses['loss']:.4f}, teacher forcing {losses['teacher_forcing']:.4f} "
+                f"(copy-last baseline {losses['copy_last']:.4f})")
+
+
+def build_ac_objective(cfg: Any, info: Any, run_dir: Any, urls: list[str]) -> ACObjective:
+    """The AC objective of a RunConfig: shared action scaler, predictor, frozen encoder (video)."""
+    from craft_jepa.encoders import FrozenEncoder
+    from craft_jepa.models import ACPredictor
+    from craft_jepa.train.rng import seed_everything
+    from craft_jepa.train.run_setup import shared_scaler
+
+    # Rank 0 loads or fits the action scaler and hands it to every rank (RUN_DIR may be node-local).
+    scaler = shared_scaler(cfg, run_dir)
+    if cfg.data.source == "features":  # fail now, not in a loader worker, on shards made for another setup
+        from craft_jepa.data.features import check_feature_shards
+
+        check_feature_shards(urls, cfg.clip, embed_dim=cfg.encoder.embed_dim,
+                             grid_size=cfg.predictor.grid_size, encoder=cfg.encoder.name)
+    seed_everything(cfg.seed)  # identical predictor init on every rank
+    predictor = ACPredictor(cfg.predictor)
+    encoder = FrozenEncoder.from_config(cfg.encoder, info.device) if cfg.data.source == "video" else None
+    return ACObjective(predictor, encoder, scaler, cfg.loss, info.device, warm_start=cfg.predictor.warm_start)
