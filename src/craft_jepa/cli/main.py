@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "synth": "craft_jepa.cli.synth",
     "pack": "craft_jepa.cli.pack",
     "train": "craft_jepa.cli.train",
+    "pretrain": "craft_jepa.cli.pretrain",
     "encode": "craft_jepa.cli.encode",
     "eval": "craft_jepa.cli.eval",
     "plan": "craft_jepa.cli.plan",

@@ -27,7 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
 
 
-def run(args: argparse.Namespace) -> int:
+_COMMAND = {"ac": "craft-jepa train", "vjepa": "craft-jepa pretrain"}
+
+
+def run(args: argparse.Namespace, objective: str = "ac") -> int:
+    """The one front door of the training loop; `craft-jepa pretrain` is this with objective vjepa."""
     import dataclasses
     from pathlib import Path
 
@@ -41,10 +45,15 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"run_dir={args.run_dir}")
     if args.debug:
         overrides += debug_overrides()
+    prog = _COMMAND[objective]
     try:
         cfg = load_config(RunConfig, args.config, overrides)
     except ConfigError as err:
-        print(f"craft-jepa train: config error: {err}", file=sys.stderr)
+        print(f"{prog}: config error: {err}", file=sys.stderr)
+        return 2
+    if cfg.objective != objective:
+        print(f"{prog}: {args.config} sets objective: {cfg.objective}; run it with {_COMMAND[cfg.objective]}",
+              file=sys.stderr)
         return 2
     if args.debug:
         cfg = dataclasses.replace(cfg, run_dir=str(Path(cfg.run_dir) / "debug"))
@@ -57,16 +66,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = train(cfg, stop_at_step=stop, single_process=args.debug)
     except NonFiniteLossError as err:
-        print(f"craft-jepa train: {err}", file=sys.stderr)
+        print(f"{prog}: {err}", file=sys.stderr)
         return 3
     except CheckpointMismatchError as err:
-        print(f"craft-jepa train: cannot resume: {err}", file=sys.stderr)
+        print(f"{prog}: cannot resume: {err}", file=sys.stderr)
         return 2
     if summary.preempted:
         from craft_jepa.train.preempt import REQUEUE_EXIT_CODE
 
         if int(os.environ.get("RANK", "0")) == 0:
-            print(f"craft-jepa train: stopped by a signal after step {summary.step} (checkpointed); "
+            print(f"{prog}: stopped by a signal after step {summary.step} (checkpointed); "
                   f"run the same command again to resume", file=sys.stderr)
         return REQUEUE_EXIT_CODE
     if int(os.environ.get("RANK", "0")) != 0:
@@ -74,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     losses = ", ".join(f"{k} {v:.4f}" for k, v in summary.train_losses.items())
     print(f"step {summary.step}: {losses}")
     if summary.val_losses:
-        print(f"validation: loss {summary.val_losses['loss']:.4f} "
-              f"(copy-last baseline {summary.val_losses['copy_last']:.4f}); best {summary.best_val_loss:.4f}")
+        baseline = {"ac": ("copy_last", "copy-last"), "vjepa": ("mean_token", "predict-the-mean-token")}[objective]
+        print(f"validation: loss {summary.val_losses['loss']:.4f} ({baseline[1]} baseline "
+              f"{summary.val_losses[baseline[0]]:.4f}); best {summary.best_val_loss:.4f}")
     print(f"run dir: {summary.run_dir}")
     return 0

@@ -67,8 +67,7 @@ class StepRunner:
             objective = ACObjective(predictor, encoder, scaler, loss_cfg, dist.device)
         self.objective = objective
         self.pixel_norm = pixel_norm
-        # Constants moved to the device once (pixel normalization, the objective's own).
-        self._device_consts: dict[str, Any] = getattr(objective, "device_consts", {})
+        self._device_consts: dict[str, Any] = {}  # moved to the device once
         self.device = dist.device
         self.dist = dist
         self.optim_cfg = optim_cfg

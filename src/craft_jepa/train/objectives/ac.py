@@ -45,7 +45,6 @@ class ACObjective(Objective):
         self.module = LossModule(self.predictor, loss_cfg)
         self.loss_names = tuple(k for k in LOSS_NAMES if k != "rollout" or loss_cfg.auto_steps > 0)
         self.scaler_dict = scaler.to_dict() if scaler is not None else None
-        self.device_consts: dict[str, Any] = {}  # shared with StepRunner: moved to the device once
 
     def prepare(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """batch -> (z (B,T,N,D) normalized targets, actions (B,T-1,A) scaled, states (B,T,S))."""
@@ -58,12 +57,7 @@ class ACObjective(Objective):
             tokens = self.encoder(frames)  # (B, T, N, D), no grad
         z = normalize_targets(tokens)
         actions = batch["actions"].to(self.device, non_blocking=True).float()
-        if self.scaler is not None:
-            if "actions" not in self.device_consts:  # ActionScaler.transform's (mean, scale), once
-                mean, scale = self.scaler._vectors_like(actions)
-                self.device_consts["actions"] = (mean, scale)
-            mean, scale = self.device_consts["actions"]
-            actions = (actions - mean) / scale  # = scaler.transform(actions)
+        actions = self.scaler.transform(actions) if self.scaler is not None else actions
         states = batch["states"].to(self.device, non_blocking=True).float()
         return z, actions, states
 
