@@ -82,3 +82,26 @@ def test_a_loader_started_at_p_continues_the_uninterrupted_one(synth_dataset, wo
         for want, got in zip(full[start:], resumed):
             assert _keys(got) == _keys(want)
             assert torch.equal(got["frames"], want["frames"])
+
+
+def test_a_restarted_loader_reports_skipped_input_once(broken_shards):
+    """Per-batch skip counters from p on equal the uninterrupted loader's: what the batches
+    before p (or the re-read of the previous chunk) met is not counted again."""
+    import warnings
+
+    from craft_jepa.data.loader import DataWarning
+
+    cfg = ClipConfig(frames=3, fps=5, size=32, clips_per_segment=1)
+    kwargs = dict(batch_size=1, num_workers=0, seed=2, shuffle_buffer_clips=2, chunk_batches=3)
+    urls = list(broken_shards.urls)
+
+    def stats(start: int, n: int) -> list[dict[str, int]]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)
+            loader = build_train_loader(cfg, urls, start_batch=start, **kwargs)
+            return [{k: int(v.sum()) for k, v in b["stats"].items()} for b in itertools.islice(loader, n)]
+
+    full = stats(0, 12)
+    assert sum(sum(s.values()) for s in full[3:]) > 0  # bad input is met after the restart points
+    for start in (3, 4, 5, 7):
+        assert stats(start, 12 - start) == full[start:], start

@@ -11,6 +11,8 @@ import sys
 import warnings
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
 from train_helpers import tiny_config  # noqa: E402
 
@@ -34,12 +36,13 @@ def _last_row(run_dir) -> dict[str, str]:
         return [r for r in csv.DictReader(handle) if r["split"] == "train"][-1]
 
 
-def test_counts_are_carried_across_resume_and_written_per_kind(bad_shard, identity_scaler, tmp_path):
+@pytest.mark.parametrize("stop", [2, 3])  # at a data-chunk boundary, and inside a chunk
+def test_counts_are_carried_across_resume_and_written_per_kind(bad_shard, identity_scaler, tmp_path, stop):
     straight = _run(tmp_path / "straight", bad_shard.url, identity_scaler)
     assert sum(straight.bad_inputs.values()) > 0
-    _run(tmp_path / "resumed", bad_shard.url, identity_scaler, stop=2)
+    _run(tmp_path / "resumed", bad_shard.url, identity_scaler, stop=stop)
     resumed = _run(tmp_path / "resumed", bad_shard.url, identity_scaler)
-    assert resumed.resumed_from == 2
+    assert resumed.resumed_from == stop
     assert resumed.bad_inputs == straight.bad_inputs
     row = _last_row(tmp_path / "resumed")
     assert int(float(row["bad_inputs"])) == sum(straight.bad_inputs.values())

@@ -227,6 +227,8 @@ class ClipStream(IterableDataset):
                 emitted += 1
                 if emitted > skip:
                     yield out
+                elif emitted == skip:  # counted by the run that took these batches (checkpointed)
+                    counters.take()
                 if emitted == quota:
                     return
 
