@@ -109,3 +109,38 @@ def test_config_validation_names_the_field():
         SynthConfig(seconds=0)
     with pytest.raises(ValueError, match="keyint"):
         SynthConfig(keyint=0)
+
+
+_WRITE_ONE = """
+import hashlib, os, sys
+os.sched_setaffinity(0, {cpus})
+import torch
+torch.set_num_threads({threads})
+from craft_jepa.data.synth import SynthConfig, write_recording
+from craft_jepa.data.video import SegmentVideo
+out = sys.argv[1]
+stem = write_recording(out, SynthConfig(seconds=3.0, seed=11, keyint=None))
+data = open(os.path.join(out, stem + ".mp4"), "rb").read()
+with SegmentVideo(data, threads={decoder_threads}) as video:
+    frames = video.decode(list(range(video.num_frames)), 64)
+print(hashlib.sha256(data).hexdigest(), hashlib.sha256(frames.tobytes()).hexdigest())
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux CPU affinity")
+def test_recordings_are_the_same_bytes_whatever_the_core_and_thread_count(tmp_path):
+    """libx264 picks its thread count from the CPUs it may use, and its output depends on it:
+    the same recording written on 1 and on all cores (and decoded with 1 or 4 decoder
+    threads) must give the same mp4 bytes and the same decoded frames."""
+    import subprocess
+    import sys
+
+    all_cpus = sorted(os.sched_getaffinity(0))
+    settings = [({all_cpus[0]}, 1, 1), (set(all_cpus), 4, 4)]
+    hashes = []
+    for i, (cpus, threads, decoder_threads) in enumerate(settings):
+        script = _WRITE_ONE.format(cpus=cpus, threads=threads, decoder_threads=decoder_threads)
+        out = subprocess.run([sys.executable, "-c", script, str(tmp_path / str(i))],
+                             capture_output=True, text=True, check=True, timeout=300)
+        hashes.append(out.stdout.split())
+    assert hashes[0] == hashes[1], f"mp4 / decoded frames differ between {settings}: {hashes}"

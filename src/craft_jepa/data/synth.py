@@ -12,8 +12,8 @@ or a scroll at line i changes `hotbar` at line i+1; a scroll changes it without 
 as in real data). While a GUI is open the mouse moves the cursor, not the camera.
 
 Actions come from a seeded random policy with persistence (keys held for a while, smooth
-camera motion, idle stretches of null actions). Same seed, same bytes of jsonl and same
-decoded frames.
+camera motion, idle stretches of null actions). Same seed, same bytes of jsonl and mp4 on
+every machine: libx264 runs on one thread, since its output depends on its thread count.
 """
 
 from __future__ import annotations
@@ -278,7 +278,10 @@ def encode_mp4(frames, path_or_file, *, fps: int = FPS, preset: str = "ultrafast
     with av.open(path_or_file, mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        options = {"preset": preset, "crf": str(crf)}
+        # One x264 thread: with its default (one per core) the encoded bits, and so the decoded
+        # pixels, differ between machines with different core counts (up to 12-15 levels).
+        stream.codec_context.thread_count = 1
+        options = {"preset": preset, "crf": str(crf), "threads": "1"}
         if keyint is not None:
             options["g"] = str(keyint)
         stream.options = options
