@@ -39,10 +39,32 @@ def test_results_do_not_depend_on_batching_and_are_seeded():
     a = evaluate_horizons(world, z, actions, states, seed=3, batch_size=2)
     b = evaluate_horizons(world, z, actions, states, seed=3, batch_size=9)
     c = evaluate_horizons(world, z, actions, states, seed=4, batch_size=9)
-    for mode in a:
+    for mode in ("tf", "rollout"):
         for method in a[mode]:
             assert a[mode][method]["l1"] == pytest.approx(b[mode][method]["l1"], rel=1e-5)
+            if method != "model":
+                for row_a, row_b in zip(a["ratios"][mode][method], b["ratios"][mode][method]):
+                    assert row_a == pytest.approx(row_b, rel=1e-5)
     assert a["tf"]["shuffled_actions"]["l1"] != pytest.approx(c["tf"]["shuffled_actions"]["l1"])
+
+
+def test_ratios_are_paired_baseline_over_model_with_intervals():
+    world = LinearWorld()
+    z, actions, states = world.clips(c=16, t=4, noise=0.05)
+    result = evaluate_horizons(world, z, actions, states, seed=0, batch_size=4)
+    for mode in ("tf", "rollout"):
+        for method in ("copy_last", "zero_actions", "shuffled_actions"):
+            rows = result["ratios"][mode][method]
+            assert len(rows) == 3
+            for h, row in enumerate(rows):
+                expected = result[mode][method]["l1"][h] / result[mode]["model"]["l1"][h]
+                assert row["value"] == pytest.approx(expected, rel=1e-9)
+                assert row["lo"] <= row["value"] <= row["hi"]
+                assert row["lo"] > 1.5  # an exact model beats each baseline by far, whole interval
+    # a model that ignores its actions gets a zeroed-action ratio of exactly 1
+    still = LinearWorld(active=[])
+    flat = evaluate_horizons(still, z, actions, states, seed=0)["ratios"]["tf"]["zero_actions"]
+    assert all(row["value"] == pytest.approx(1.0) and row["lo"] == pytest.approx(1.0) for row in flat)
 
 
 def test_derangement_has_no_fixed_point():
@@ -67,16 +89,49 @@ def test_sensitivity_finds_exactly_the_groups_the_world_uses():
         assert 0.0 < result[group]["changed_fraction"] < 1.0
 
 
+KEYS = [f"segment-{i // 4}" for i in range(40)]  # 10 segments of 4 clips each
+
+
 def test_probe_reads_actions_from_real_and_exact_predicted_futures():
     world = LinearWorld(n=2, d=16, seed=2)
     z, actions, states = world.clips(c=40, t=5, noise=0.01)
     predicted = world(z[:, :-1], actions, states[:, :-1])
-    out = inverse_dynamics_probe(z.mean(2), predicted.mean(2), actions, NAMES, CONT, seed=0)
-    assert out["real"]["key_f1"] > 0.8
-    assert out["predicted"]["key_f1"] > 0.8
-    assert out["copy_last"]["key_f1"] < out["real"]["key_f1"] - 0.2
-    assert out["real"]["camera_error_deg"] < 0.5 * out["mean_action"]["camera_error_deg"]
-    assert out["train_clips"]["count"] + out["test_clips"]["count"] == 40
+    out = inverse_dynamics_probe(z.mean(2), predicted.mean(2), actions, NAMES, CONT, KEYS, seed=0)
+    assert out["real"]["action_f1"] > 0.8
+    assert out["predicted"]["action_f1"] > 0.8
+    assert out["copy_last"]["action_f1"] < out["real"]["action_f1"] - 0.2
+    assert out["real"]["camera_error_deg"] < 0.5 * out["majority"]["camera_error_deg"]
+    assert out["fit_clips"]["count"] + out["scored_clips"]["count"] == 40
+    assert {"f1_movement", "f1_buttons", "f1_state"} <= set(out["real"])
+
+
+def test_probe_splits_by_segment_and_keeps_state_out_of_the_action_score():
+    # The GUI flag is written into z_t itself (state visible in the frame) and no action moves
+    # the world: a probe reads the state from z_t alone, and reads no action at all.
+    g = torch.Generator().manual_seed(0)
+    c, t = 40, 5
+    actions = (torch.rand(c, t - 1, len(NAMES), generator=g) < 0.3).float()
+    actions[..., :4] = torch.randn(c, t - 1, 4, generator=g)
+    gui = NAMES.index("gui_open")
+    z = torch.randn(c, t, 8, generator=g) * 0.01
+    z[:, :-1, 0] += actions[..., gui] * 3.0
+    out = inverse_dynamics_probe(z, z[:, 1:], actions, NAMES, CONT, KEYS, seed=0)
+    assert out["copy_last"]["state_f1"] > 0.9  # read from the present frame...
+    assert not out["copy_last"]["action_f1"] > 0.6  # ...and kept out of the action score
+    fit, scored = out["fit_segments"]["count"], out["scored_segments"]["count"]
+    assert fit + scored == 10 and fit >= 1 and scored >= 1
+
+
+def test_segment_split_never_puts_one_segment_on_both_sides():
+    from craft_jepa.eval.probe import segment_split
+
+    keys = [f"s{i % 7}" for i in range(50)]
+    for seed in range(5):
+        fit, scored = segment_split(keys, 0.5, seed)
+        assert {keys[i] for i in fit.tolist()}.isdisjoint({keys[i] for i in scored.tolist()})
+        assert len(fit) + len(scored) == 50
+    with pytest.raises(ValueError, match="at least 2 segments"):
+        segment_split(["one"] * 5, 0.5, 0)
 
 
 def test_micro_f1():

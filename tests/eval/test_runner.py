@@ -6,7 +6,9 @@ import json
 
 import pytest
 
+from craft_jepa.eval.overlap import TrainingDataOverlap
 from craft_jepa.eval.runner import EvalConfig
+from craft_jepa.planning.action_space import ActionSpaceConfig
 from craft_jepa.planning.cem import CEMConfig
 from craft_jepa.planning.evaluate import evaluate_run
 from craft_jepa.planning.offline import OfflinePlanConfig
@@ -16,8 +18,9 @@ from .runs import make_tiny_export
 
 def _configs(seed: int = 0):
     eval_cfg = EvalConfig(clips=6, windows_per_segment=2, batch_size=4, seed=seed, progress=False)
-    plan_cfg = OfflinePlanConfig(pairs=3, landscape_points=5, plan_batch=2,
-                                 cem=CEMConfig(horizon=2, samples=16, top_k=4, iterations=2, seed=seed))
+    plan_cfg = OfflinePlanConfig(pairs=3, landscape_points=5, plan_batch=2, cem_seeds=(seed, seed + 1),
+                                 cem=CEMConfig(horizon=2, samples=16, top_k=4, iterations=2),
+                                 action_space=ActionSpaceConfig(plan="actions"))
     return eval_cfg, plan_cfg
 
 
@@ -37,15 +40,24 @@ def test_report_files_and_contents(export_dir, synth_dataset, tmp_path):
                                                  "zero_actions", "shuffled_actions"}
         assert all(len(v["l1"]) == 3 for v in report["horizons"][mode].values())
     assert {"camera", "movement", "hotbar", "buttons", "gui"} <= set(report["sensitivity"])
-    assert {"real", "predicted", "copy_last", "mean_action"} <= set(report["probe"])
+    assert {"real", "predicted", "copy_last", "majority"} <= set(report["probe"])
     summary = report["planning"]["summary"]
     assert summary["pairs"] == 3 and 0.0 <= summary["key_agreement"] <= 1.0
+    for baseline in ("key_agreement_all_zero_plan", "key_agreement_majority_plan", "yaw_majority_sign_rate",
+                     "zero_camera_error_deg", "mean_camera_error_deg"):
+        assert baseline in summary, baseline
+    assert summary["cem_seeds"]["seeds"] == [0, 1]
+    head = report["headline"]
+    row = head["shuffled_over_model_h1"]
+    assert row["lo"] <= row["value"] <= row["hi"] and row["margin"] == 1.05
+    assert row["clears_margin"] == (row["lo"] >= 1.05)
     assert len(report["planning"]["landscape"]["energy"]) == 5
     assert isinstance(report["data_stats"], dict)
     loaded = json.loads(paths["json"].read_text())  # strict JSON (no NaN)
     assert loaded["headline"]["model_l1_h1"] == pytest.approx(report["headline"]["model_l1_h1"])
     markdown = paths["markdown"].read_text()
     assert "copy last frame" in markdown and "Offline planning" in markdown
+    assert "majority sign" in markdown and "all-zero plan" in markdown
 
 
 def test_same_seed_same_report(export_dir, synth_dataset, tmp_path):
@@ -74,3 +86,29 @@ def test_repeated_windows_are_dropped_and_counted(export_dir):
     assert clips.keys == ["a", "b", "a", "c"]
     assert clips.stats["duplicate_windows"] == 2 and clips.stats["bad_jsonl_lines"] == 6
     torch.testing.assert_close(clips.z[:2], torch.nn.functional.layer_norm(first["tokens"], (96,)))
+
+
+def test_eval_refuses_data_the_run_trained_on(export_dir, synth_dataset, tmp_path):
+    import shutil
+
+    # An export whose run trained on the synthetic shards.
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shards = list(synth_dataset.shard_urls)
+    (run_dir / "config.yaml").write_text(json.dumps({"data": {"train_shards": shards[:-1]}}))
+    export = tmp_path / "export"
+    shutil.copytree(export_dir, export)
+    meta = json.loads((export / "craft_jepa.json").read_text())
+    meta["source"] = str(run_dir)
+    (export / "craft_jepa.json").write_text(json.dumps(meta))
+    eval_cfg, _ = _configs()
+    with pytest.raises(TrainingDataOverlap, match="training shards of"):
+        evaluate_run(export, shards, tmp_path / "a", eval_cfg, None)
+    # the same recordings packed again under another name: caught by segment key
+    again = tmp_path / "again.tar"
+    shutil.copy(shards[0], again)
+    with pytest.raises(TrainingDataOverlap, match="also sit in training shard"):
+        evaluate_run(export, [str(again)], tmp_path / "b", eval_cfg, None)
+    # held-out shards pass, and --allow-train-data lets a user evaluate on training data on purpose
+    evaluate_run(export, shards[-1:], tmp_path / "c", eval_cfg, None)
+    evaluate_run(export, shards, tmp_path / "d", eval_cfg, None, allow_train_data=True)

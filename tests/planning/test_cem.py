@@ -19,6 +19,7 @@ SCALE = [10 / 0.15, 5 / 0.15, 10.0, 5.0]
 
 
 def make_space(**kw) -> ActionSpace:
+    kw.setdefault("plan", "all")  # these tests exercise every kind of feature
     return ActionSpace(NAMES, CONT, MEAN, SCALE, ActionSpaceConfig(**kw))
 
 
@@ -163,3 +164,22 @@ def test_gui_open_freezes_the_camera_degrees_but_not_the_mouse():
     assert torch.all(raw[..., 2][gui] == 0) and torch.all(raw[..., 3][gui] == 0)
     assert raw[..., 0][gui].abs().sum() > 0  # the cursor still moves
     torch.testing.assert_close(raw[..., 0][~gui] * 0.15, raw[..., 2][~gui])
+
+
+@pytest.mark.parametrize("plan", ["camera", "camera+movement", "actions"])
+def test_features_left_unplanned_take_the_hold_values(plan):
+    space = make_space(plan=plan)
+    hold = torch.zeros(2, len(NAMES))
+    hold[0, NAMES.index("isGuiOpen")] = 1.0  # a state-like feature known at the start
+    hold[1, NAMES.index("key.keyboard.w")] = 1.0  # an action feature: held only if unplanned
+    samples = space.sample(space.initial(2, 3), 50, torch.Generator().manual_seed(0))
+    raw = space.to_layout(samples, space.hold_from(hold) if plan == "actions" else hold)  # (2, 50, 3, A)
+    fixed = ~space.planned_mask
+    assert fixed.any() and space.planned_mask[:2].all()  # the camera is always planned
+    expected = (space.hold_from(hold) if plan == "actions" else hold)[:, None, None, fixed]
+    assert torch.equal(raw[..., fixed], expected.expand_as(raw[..., fixed]))
+    planned_binary = [i for i in range(len(NAMES)) if space.planned_mask[i] and not CONT[i]]
+    if planned_binary:  # what CEM plans still varies across samples
+        assert raw[..., planned_binary].std(1).sum() > 0
+    gui = NAMES.index("isGuiOpen")
+    assert not space.planned_mask[gui]  # state-like: never sampled unless plan="all"

@@ -31,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--horizon", type=int, default=2, help="planning horizon = goal offset k (default 2)")
     parser.add_argument("--samples", type=int, default=400, help="CEM samples (default 400)")
     parser.add_argument("--iterations", type=int, default=10, help="CEM iterations (default 10)")
+    parser.add_argument("--cem-seeds", type=int, default=3,
+                        help="CEM runs with seeds seed, seed+1, ...; the report gives their spread (default 3)")
+    parser.add_argument("--plan-features", default="camera", choices=["camera", "camera+movement", "actions", "all"],
+                        help="what CEM samples; the rest is held at the start's hotbar/GUI state and 0 (default camera)")
+    parser.add_argument("--allow-train-data", action="store_true",
+                        help="evaluate even when --data overlaps the run's training shards or segments")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -38,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     from craft_jepa.eval.runner import EvalConfig
+    from craft_jepa.planning.action_space import ActionSpaceConfig
     from craft_jepa.planning.cem import CEMConfig
     from craft_jepa.planning.evaluate import evaluate_run
     from craft_jepa.planning.offline import OfflinePlanConfig
@@ -50,22 +57,19 @@ def run(args: argparse.Namespace) -> int:
         if args.plan_pairs > 0:
             cem = CEMConfig(horizon=args.horizon, samples=args.samples, iterations=args.iterations,
                             top_k=min(10, args.samples), seed=args.seed)
-            plan_cfg = OfflinePlanConfig(pairs=args.plan_pairs, cem=cem)
+            plan_cfg = OfflinePlanConfig(pairs=args.plan_pairs, cem=cem,
+                                         cem_seeds=tuple(range(args.seed, args.seed + args.cem_seeds)),
+                                         action_space=ActionSpaceConfig(plan=args.plan_features))
         out = args.out or os.path.join(args.run_dir, "eval")
         report, paths = evaluate_run(args.run_dir, args.data, out, eval_cfg, plan_cfg,
                                      device=args.device, which=args.which,
-                                     encoder_checkpoint=args.encoder_checkpoint)
+                                     encoder_checkpoint=args.encoder_checkpoint,
+                                     allow_train_data=args.allow_train_data)
     except (ValueError, FileNotFoundError) as err:
         print(f"craft-jepa eval: {err}", file=sys.stderr)
         return 2
-    head = report["headline"]
-    print(f"{report['clips']} clips, horizon {report['horizon']}: model L1 at h=1 "
-          f"{head['model_l1_h1']:.4f} vs copy-last {head['copy_last_l1_h1']:.4f} "
-          f"and shuffled actions {head['shuffled_actions_l1_h1']:.4f}")
-    if "planning" in report:
-        plan = report["planning"]["summary"]
-        print(f"planning: yaw sign agreement {plan['yaw_sign_agreement']:.2f} over "
-              f"{plan['turning_pairs']} turning pairs (chance 0.5), camera error "
-              f"{plan['camera_error_deg']:.2f} deg")
+    from craft_jepa.eval.report import headline_lines
+
+    print("\n".join(headline_lines(report)))
     print(f"report: {paths['markdown']}")
     return 0

@@ -56,6 +56,17 @@ def feature_group(name: str, continuous: bool) -> str:
     return "other"
 
 
+def is_state_like(name: str, continuous: bool) -> bool:
+    """Features that describe what frame t already shows rather than what the player does:
+    the selected hotbar slot (one-hot `hotbar_N`) and the GUI-open flag. A probe reads them
+    from z_t alone, so they are kept out of action scores."""
+    if continuous:
+        return False
+    low = name.lower()
+    return bool(re.fullmatch(r"hotbar_?\d", low)) or (
+        "gui" in low and not low.startswith(("key", "keyboard")))
+
+
 def camera_axis(name: str) -> tuple[int, float] | None:
     """(axis, raw units per degree) of a camera feature: axis 0 = yaw, 1 = pitch."""
     low = name.lower()
@@ -68,8 +79,6 @@ def camera_axis(name: str) -> tuple[int, float] | None:
     if "pitch" in low:
         return 1, 1.0
     return None
-
-
 
 
 def camera_columns(feature_names: Sequence[str], continuous_mask: Sequence[bool]

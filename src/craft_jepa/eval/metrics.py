@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from craft_jepa.eval.spread import ratio_interval
+
 MODES = ("tf", "rollout")
 METHODS = ("model", "copy_last", "dataset_mean", "zero_actions", "shuffled_actions")
 
@@ -71,17 +73,40 @@ def derangement(n: int, generator: torch.Generator) -> Tensor:
 
 @dataclass
 class HorizonAccumulator:
-    """Running sums of L1 and cosine per (mode, method, horizon)."""
+    """Running sums of L1 and cosine per (mode, method, horizon), and every clip's L1 (for
+    the paired bootstrap intervals of `ratios`)."""
 
     horizon: int
     sums: dict[str, Tensor] = field(default_factory=dict)  # "mode/method/metric" -> (H,)
+    clip_l1: dict[str, list[Tensor]] = field(default_factory=dict)  # "mode/method" -> [(b, H)]
     count: int = 0
 
     def add(self, mode: str, method: str, pred: Tensor, target: Tensor) -> None:
         for metric, fn in (("l1", l1_per_step), ("cosine", cosine_per_step)):
             key = f"{mode}/{method}/{metric}"
-            value = fn(pred, target).sum(0).double().cpu()  # (H,)
+            per_clip = fn(pred, target).double().cpu()  # (b, H)
+            if metric == "l1":
+                self.clip_l1.setdefault(f"{mode}/{method}", []).append(per_clip)
+            value = per_clip.sum(0)  # (H,)
             self.sums[key] = self.sums.get(key, torch.zeros(self.horizon, dtype=torch.float64)) + value
+
+    def ratios(self, seed: int = 0) -> dict[str, dict[str, list[dict[str, float]]]]:
+        """{mode: {baseline: [per h: {"value", "lo", "hi"}]}}: baseline L1 / model L1, paired
+        over clips with a 95 % bootstrap interval (> 1: the model is better)."""
+        out: dict[str, dict[str, list[dict[str, float]]]] = {}
+        for mode in MODES:
+            model = self.clip_l1.get(f"{mode}/model")
+            if model is None:
+                continue
+            model_l1 = torch.cat(model).numpy()  # (C, H)
+            for method in METHODS[1:]:
+                base = self.clip_l1.get(f"{mode}/{method}")
+                if base is None:
+                    continue
+                base_l1 = torch.cat(base).numpy()
+                out.setdefault(mode, {})[method] = [
+                    ratio_interval(base_l1[:, h], model_l1[:, h], seed) for h in range(self.horizon)]
+        return out
 
     def result(self) -> dict[str, dict[str, dict[str, list[float]]]]:
         """{mode: {method: {"l1": [h=1..H], "cosine": [...]}}}."""
@@ -99,7 +124,9 @@ def evaluate_horizons(predictor: PredictorLike, z: Tensor, actions: Tensor, stat
     """All methods on cached clips: z (C, T, N, D), scaled actions (C, T-1, A), states (C, T, S).
 
     Clips may live on the CPU; each batch moves to `device` (default: z's device). The
-    shuffled-action baseline draws its derangement over all C clips (seeded)."""
+    shuffled-action baseline draws its derangement over all C clips (seeded). Besides the
+    means per mode, the result holds "ratios": each baseline's L1 over the model's, with
+    its paired bootstrap interval."""
     device = torch.device(device) if device is not None else z.device
     c, t = z.shape[:2]
     acc = HorizonAccumulator(horizon=t - 1)
@@ -120,7 +147,7 @@ def evaluate_horizons(predictor: PredictorLike, z: Tensor, actions: Tensor, stat
         acc.add("tf", "dataset_mean", constant, target)
         acc.add("rollout", "dataset_mean", constant, target)
         acc.count += len(idx)
-    return acc.result()
+    return {**acc.result(), "ratios": acc.ratios(seed)}
 
 
 @torch.no_grad()

@@ -1,26 +1,33 @@
 """Inverse-dynamics probe: do predicted futures carry the action that produced them?
 
 A linear probe (ridge regression) is fitted on pairs of REAL encodings (z_t, z_t+1), pooled
-over tokens, to predict the step's action: binary features (keys, buttons, hotbar, GUI)
-thresholded at 0.5, the continuous ones (camera) regressed on standardized values. It is then scored on
-held-out clips with
+over tokens, to predict the step's action: binary features (keys, buttons) thresholded at
+0.5, the camera regressed on standardized values. Clips are split into fit and score sets
+BY SEGMENT: overlapping windows of one recording never sit on both sides, or the probe
+would score memory instead of dynamics. It is scored on the held-out segments with
 - real: (z_t, z_t+1) as recorded: what the probe can read at best;
 - predicted: (z_t, the predictor's teacher-forced z_t+1): a world model that uses the
   action should land close to `real`;
-- copy_last: (z_t, z_t): what the probe says about a future that does not move;
-- mean_action: no probe at all, predict the training mean/majority (chance level).
-Metrics: micro F1 over binary features, mean absolute camera error in degrees.
+- copy_last: (z_t, z_t), no future at all: whatever this row scores is read from the
+  present frame, so `real` and `predicted` must beat it to show action information;
+- majority: no probe, the fitting set's mean camera and majority value of each binary.
+Binary features are scored per feature group (movement, buttons, hotbar keys, gui keys,
+other) as F1 within the group; `action_f1` is the mean over groups with positives in the
+scored set. State-like features (the selected hotbar slot, the GUI-open flag) are visible
+in z_t itself: they are scored apart (`state_f1`) and never enter `action_f1`.
+The camera is scored as the mean absolute error in degrees.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from craft_jepa.eval.groups import camera_columns, camera_degrees
+from craft_jepa.eval.groups import camera_columns, camera_degrees, feature_group, is_state_like
 
 
 @dataclass
@@ -99,7 +106,17 @@ class InverseDynamicsProbe:
         return raw
 
     def score(self, predicted: Tensor, actions: Tensor) -> dict[str, float]:
-        out = {"key_f1": micro_f1(predicted[:, ~self.cont], actions[:, ~self.cont].float())}
+        """F1 per binary feature group, `action_f1`, `state_f1` and camera errors in degrees."""
+        out: dict[str, float] = {}
+        groups = self.binary_groups()
+        action_scores = []
+        for group, cols in groups.items():
+            f1 = micro_f1(predicted[:, cols], actions[:, cols].float())
+            out[f"f1_{group}"] = f1
+            if group != "state" and f1 == f1:  # NaN: no positives in this group at all
+                action_scores.append(f1)
+        out["action_f1"] = sum(action_scores) / len(action_scores) if action_scores else float("nan")
+        out["state_f1"] = out.get("f1_state", float("nan"))
         if self.has_camera:
             err = (camera_degrees(predicted, self.feature_names, self.cont.tolist())
                    - camera_degrees(actions, self.feature_names, self.cont.tolist())).abs()
@@ -108,20 +125,45 @@ class InverseDynamicsProbe:
             out["pitch_error_deg"] = err[:, 1].mean().item()
         return out
 
+    def binary_groups(self) -> dict[str, list[int]]:
+        """{group: binary feature columns}; state-like features form the group "state"."""
+        groups: dict[str, list[int]] = {}
+        for i, name in enumerate(self.feature_names):
+            if self.cont[i]:
+                continue
+            group = "state" if is_state_like(name, False) else feature_group(name, False)
+            groups.setdefault(group, []).append(i)
+        return groups
+
+
+def segment_split(keys: Sequence[str], train_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
+    """Clip indices (fit, score) with every segment key wholly on one side.
+
+    A segment goes to the fit side when a seeded hash of its key falls below
+    `train_fraction`; if that leaves a side empty, the segments are split by rank instead."""
+    segments = sorted(set(keys))
+    if len(segments) < 2:
+        raise ValueError(f"the probe needs clips of at least 2 segments (fit and score sets), "
+                         f"got {len(segments)}")
+    order = sorted(segments, key=lambda k: zlib.crc32(f"{seed}:{k}".encode("utf-8")))
+    n_fit = min(max(1, round(len(order) * train_fraction)), len(order) - 1)
+    fit_keys = set(order[:n_fit])
+    fit = [i for i, k in enumerate(keys) if k in fit_keys]
+    score = [i for i, k in enumerate(keys) if k not in fit_keys]
+    return torch.tensor(fit), torch.tensor(score)
+
 
 def inverse_dynamics_probe(z_pooled: Tensor, predicted_pooled: Tensor, actions: Tensor,
                            feature_names: Sequence[str], continuous_mask: Sequence[bool],
-                           config: ProbeConfig | None = None, seed: int = 0
+                           keys: Sequence[str], config: ProbeConfig | None = None, seed: int = 0
                            ) -> dict[str, dict[str, float]]:
     """z_pooled (C, T, D) real encodings; predicted_pooled (C, T-1, D) teacher-forced
-    predictions of frames 1..T-1; actions (C, T-1, A) raw. Clips are split train/test."""
+    predictions of frames 1..T-1; actions (C, T-1, A) raw; keys: each clip's segment."""
     c, t, d = z_pooled.shape
+    if len(keys) != c:
+        raise ValueError(f"{len(keys)} segment keys for {c} clips")
     probe = InverseDynamicsProbe(feature_names, continuous_mask, config)
-    if c < 2:
-        raise ValueError(f"the probe needs at least 2 clips (train and test), got {c}")
-    order = torch.randperm(c, generator=torch.Generator().manual_seed(seed))
-    n_train = min(max(1, round(c * probe.config.train_fraction)), c - 1)
-    train, test = order[:n_train], order[n_train:]
+    train, test = segment_split(list(keys), probe.config.train_fraction, seed)
 
     def flat(x: Tensor) -> Tensor:
         return x.reshape(-1, x.shape[-1])  # (c', T-1, F) -> (c' * (T-1), F)
@@ -132,6 +174,8 @@ def inverse_dynamics_probe(z_pooled: Tensor, predicted_pooled: Tensor, actions: 
         "real": probe.score(probe.predict(z_t, flat(z_pooled[test, 1:])), target),
         "predicted": probe.score(probe.predict(z_t, flat(predicted_pooled[test])), target),
         "copy_last": probe.score(probe.predict(z_t, z_t), target),
-        "mean_action": probe.score(probe.mean_action(len(target)), target),
-        "train_clips": {"count": float(len(train))}, "test_clips": {"count": float(len(test))},
+        "majority": probe.score(probe.mean_action(len(target)), target),
+        "fit_clips": {"count": float(len(train))}, "scored_clips": {"count": float(len(test))},
+        "fit_segments": {"count": float(len({keys[i] for i in train.tolist()}))},
+        "scored_segments": {"count": float(len({keys[i] for i in test.tolist()}))},
     }

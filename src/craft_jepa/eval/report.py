@@ -35,11 +35,46 @@ def _strict(value: Any) -> Any:
 
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, dict) and "value" in value:
+        return _ratio(value)
+    if isinstance(value, dict) and "mean" in value:
+        return f"{_fmt(value['mean'])} (min {_fmt(value['min'])}, max {_fmt(value['max'])})"
     if isinstance(value, bool):
-        return "yes" if value else "NO"
+        return "yes" if value else "no"
     if isinstance(value, float):
         return "n/a" if not math.isfinite(value) else f"{value:.4g}"
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, float) for v in value):
+        return f"[{_fmt(value[0])}, {_fmt(value[1])}]"
     return str(value)
+
+
+def _ratio(row: dict) -> str:
+    """A ratio with its 95 % interval and, when it has one, the margin it must clear."""
+    text = f"{_fmt(row['value'])} [{_fmt(row['lo'])}, {_fmt(row['hi'])}]"
+    if "margin" in row:
+        text += f", margin {_fmt(row['margin'])}: {'cleared' if row['clears_margin'] else 'NOT cleared'}"
+    return text
+
+
+def headline_lines(report: dict) -> list[str]:
+    """A few lines for a terminal: each number beside its baselines, ratios with intervals."""
+    head = report["headline"]
+    lines = [
+        f"{report['clips']} clips of {report.get('segments', '?')} segments, horizon {report['horizon']}:",
+        f"  latent L1 at h=1: model {head['model_l1_h1']:.4f}, copy-last {head['copy_last_l1_h1']:.4f}, "
+        f"zeroed actions {head['zero_actions_l1_h1']:.4f}, shuffled actions {head['shuffled_actions_l1_h1']:.4f}",
+        f"  copy-last / model {_ratio(head['copy_last_over_model_h1'])}",
+        f"  shuffled / model  {_ratio(head['shuffled_over_model_h1'])}",
+    ]
+    plan = report.get("planning", {}).get("summary")
+    if plan:
+        lines.append(
+            f"  planning: yaw sign agreement {_fmt(plan['yaw_sign_agreement'])} "
+            f"{_fmt(plan.get('yaw_sign_agreement_ci95', 'n/a'))} over {plan['turning_pairs']} turning pairs, "
+            f"majority sign {_fmt(plan['yaw_majority_sign_rate'])}; yaw correlation "
+            f"{_fmt(plan['yaw_correlation'])} {_fmt(plan.get('yaw_correlation_ci95', 'n/a'))}; camera error "
+            f"{_fmt(plan['camera_error_deg'])} deg vs {_fmt(plan['zero_camera_error_deg'])} for no motion")
+    return lines
 
 
 def _horizon_table(horizons: dict, metric: str) -> list[str]:
@@ -57,6 +92,40 @@ def _horizon_table(horizons: dict, metric: str) -> list[str]:
             lines.append(f"| {label} | " + " | ".join(_fmt(v) for v in values[metric]) + " |")
         lines.append("")
     return lines
+
+
+def _planning_table(plan: dict) -> list[str]:
+    """Each planning score beside the constant guesses it must beat, with its spread."""
+    summary = plan.get("summary", {})
+    seeds = summary.get("cem_seeds", {})
+    if "yaw_sign_agreement" not in summary:
+        return []
+
+    def spread(key: str) -> str:
+        row = seeds.get(key)
+        return f"; over CEM seeds {seeds['seeds']}: {_fmt(row)}" if row and len(seeds["seeds"]) > 1 else ""
+
+    rows = [
+        ("yaw sign agreement", f"{_fmt(summary['yaw_sign_agreement'])} "
+         f"{_fmt(summary.get('yaw_sign_agreement_ci95', 'n/a'))}{spread('yaw_sign_agreement')}",
+         f"majority sign {_fmt(summary['yaw_majority_sign_rate'])}, training-mean plan "
+         f"{_fmt(summary['yaw_mean_plan_sign_agreement'])}, chance 0.5"),
+        ("yaw correlation", f"{_fmt(summary['yaw_correlation'])} "
+         f"{_fmt(summary.get('yaw_correlation_ci95', 'n/a'))}{spread('yaw_correlation')}",
+         "any constant plan: none"),
+        ("camera error (deg)", f"{_fmt(summary['camera_error_deg'])}{spread('camera_error_deg')}",
+         f"no motion {_fmt(summary['zero_camera_error_deg'])}, training-mean motion "
+         f"{_fmt(summary['mean_camera_error_deg'])}"),
+    ]
+    if "key_agreement" in summary:
+        rows.append(("key agreement (planned keys)", f"{_fmt(summary['key_agreement'])}{spread('key_agreement')}",
+                     f"all-zero plan {_fmt(summary['key_agreement_all_zero_plan'])}, per-feature majority "
+                     f"{_fmt(summary['key_agreement_majority_plan'])}"))
+    lines = [f"{summary['turning_pairs']} turning pairs of {summary['pairs']}; CEM planned "
+             f"`{plan.get('planned_features', '?')}`. Intervals: 95 % bootstrap over pairs.", "",
+             "| score | plan | baselines |", "|---|---|---|"]
+    lines += [f"| {name} | {value} | {base} |" for name, value, base in rows]
+    return lines + [""]
 
 
 def render_markdown(report: dict) -> str:
@@ -83,15 +152,25 @@ def render_markdown(report: dict) -> str:
                          f"| {_fmt(row['delta_l1_per_changed_step'])} |")
         lines.append("")
     if "probe" in report:
-        lines += ["## Inverse-dynamics probe (held-out clips)", "",
-                  "| input pairs | key F1 | camera error (deg) |", "|---|---|---|"]
-        for name, row in report["probe"].items():
-            if "key_f1" in row:
-                lines.append(f"| {name} | {_fmt(row['key_f1'])} | {_fmt(row.get('camera_error_deg', float('nan')))} |")
+        probe = report["probe"]
+        rows = {k: v for k, v in probe.items() if "action_f1" in v}
+        groups = sorted({k for v in rows.values() for k in v if k.startswith("f1_") and k != "f1_state"})
+        lines += ["## Inverse-dynamics probe (fit and scored on different segments)", "",
+                  f"Fit on {_fmt(probe['fit_segments']['count'])} segments, scored on "
+                  f"{_fmt(probe['scored_segments']['count'])}. `copy_last` sees no future frame: what it "
+                  "scores is read from the present, so `real` and `predicted` must beat it. The hotbar "
+                  "slot and GUI flag (`state`) are visible in z_t and stay out of the action F1.", "",
+                  "| input pairs | action F1 | " + " | ".join(groups) + " | state F1 | camera error (deg) |",
+                  "|---|---|" + "---|" * len(groups) + "---|---|"]
+        for name, row in rows.items():
+            cells = [_fmt(row["action_f1"])] + [_fmt(row.get(g, float("nan"))) for g in groups]
+            cells += [_fmt(row["state_f1"]), _fmt(row.get("camera_error_deg", float("nan")))]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
     if "planning" in report:
         plan = report["planning"]
         lines += ["## Offline planning (start = frame t, goal = frame t+k of held-out clips)", ""]
+        lines += _planning_table(plan)
         lines += ["| metric | value |", "|---|---|"]
         lines += [f"| {k} | {_fmt(v)} |" for k, v in plan.get("summary", {}).items()]
         lines.append("")

@@ -25,7 +25,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from craft_jepa.eval.groups import camera_axis, camera_degrees, feature_group
+from craft_jepa.eval.groups import camera_axis, camera_degrees, feature_group, is_state_like
+
+# What CEM samples: the camera alone, the camera with movement keys, every action feature
+# (all but the state-like hotbar slot and GUI flag), or every feature. Features it does not
+# sample are held: state-like ones at the start's values when the caller knows them, every
+# other one at 0 (not pressed).
+PLANNED_GROUPS = ("camera", "camera+movement", "actions", "all")
 
 
 def _one_hot_hotbar(names: Sequence[str], continuous: np.ndarray) -> list[int]:
@@ -40,8 +46,11 @@ class ActionSpaceConfig:
     camera_bound_std: float = 3.0  # camera samples clipped to mean +- this many data stds
     key_init_prob: float = 0.1  # initial Bernoulli probability of each key/button/flag
     min_camera_std_deg: float = 0.5  # floor for the initial camera std (degrees)
+    plan: str = "camera"  # which features CEM samples: a key of PLANNED_GROUPS
 
     def __post_init__(self) -> None:
+        if self.plan not in PLANNED_GROUPS:
+            raise ValueError(f"ActionSpaceConfig.plan={self.plan!r} unknown; known: {sorted(PLANNED_GROUPS)}")
         if self.camera_bound_std <= 0:
             raise ValueError(f"camera_bound_std must be > 0, got {self.camera_bound_std}")
         if not 0.0 <= self.key_init_prob <= 1.0:
@@ -123,6 +132,9 @@ class ActionSpace:
         self.binary_index = [i for i in range(self.dim)
                              if not cont[i] and i not in set(self.slot_index)]
         self.groups = [feature_group(n, bool(c)) for n, c in zip(self.feature_names, cont)]
+        self.state_like_mask = torch.tensor([is_state_like(n, bool(c)) for n, c in zip(self.feature_names, cont)])
+        self.planned_mask = torch.tensor([_planned(self.config.plan, group, bool(c), bool(state))
+                                          for group, c, state in zip(self.groups, cont, self.state_like_mask)])
         # While a GUI screen is open the mouse moves the cursor, not the camera: recordings
         # then have mouse dx/dy but zero yaw/pitch change. Planned vectors follow that rule.
         gui_flags = [i for i, n in enumerate(self.feature_names)
@@ -193,14 +205,28 @@ class ActionSpace:
 
     # ------------------------------------------------------------------ conversion
 
-    def to_layout(self, samples: Samples) -> Tensor:
-        """Samples -> raw layout vectors (B, S, H, A) in VPT units."""
+    def hold_from(self, recorded: Tensor) -> Tensor:
+        """Raw vectors (..., A) -> the hold vectors for `to_layout`: their state-like features
+        (hotbar slot, GUI flag), every other feature 0."""
+        return recorded.float() * self.state_like_mask.to(recorded.device).float()
+
+    def to_layout(self, samples: Samples, hold: Tensor | None = None) -> Tensor:
+        """Samples -> raw layout vectors (B, S, H, A) in VPT units.
+
+        Features CEM does not plan (see `ActionSpaceConfig.plan`) take `hold` (B, A), the same
+        for every step and sample (default 0)."""
         raw = samples.params @ self.to_raw  # (B, S, H, P) @ (P, A) -> (B, S, H, A)
         if self.binary_index:
             raw[..., self.binary_index] = samples.binary
         if self.slot_index:
             one_hot = torch.nn.functional.one_hot(samples.slot, len(self.slot_index)).float()
             raw[..., self.slot_index] = one_hot
+        fixed = ~self.planned_mask
+        if fixed.any():
+            held = raw.new_zeros((raw.shape[0], self.dim)) if hold is None else hold.to(raw).reshape(-1, self.dim)
+            if held.shape[0] != raw.shape[0]:
+                raise ValueError(f"hold has {held.shape[0]} rows for a batch of {raw.shape[0]}")
+            raw[..., fixed] = held[:, None, None, fixed].expand(-1, raw.shape[1], raw.shape[2], -1)
         if self.gui_index is not None and self.degree_index:
             camera_moves = (raw[..., self.gui_index] < 0.5).float()[..., None]  # (B, S, H, 1)
             raw[..., self.degree_index] = raw[..., self.degree_index] * camera_moves
@@ -209,6 +235,15 @@ class ActionSpace:
     def camera_degrees(self, raw: Tensor | np.ndarray) -> Tensor:
         """Raw layout vectors (..., A) -> camera (yaw, pitch) degrees (..., 2)."""
         return camera_degrees(raw, self.feature_names, self.continuous_mask)
+
+
+def _planned(plan: str, group: str, continuous: bool, state_like: bool) -> bool:
+    """Whether CEM samples a feature under `ActionSpaceConfig.plan`."""
+    if plan == "all" or continuous:
+        return True
+    if plan == "actions":
+        return not state_like
+    return plan == "camera+movement" and group == "movement"
 
 
 def _full_stats(cont: np.ndarray, mean: Sequence[float], scale: Sequence[float]

@@ -57,17 +57,19 @@ def _take(samples: Samples, index: Tensor) -> Samples:
 
 @torch.no_grad()
 def cem(space: ActionSpace, energy_fn: EnergyFn, batch: int, config: CEMConfig,
-        device: torch.device | str = "cpu") -> CEMResult:
+        device: torch.device | str = "cpu", hold: Tensor | None = None) -> CEMResult:
     """Plan `batch` independent action sequences; deterministic for `config.seed`.
 
     Sampling happens on a CPU generator so that a seed gives the same plan on any device;
-    only the layout vectors travel to `device` for the energy."""
+    only the layout vectors travel to `device` for the energy. `hold` (B, A): the values of
+    the features the action space does not plan (see `ActionSpace.to_layout`)."""
+    hold = None if hold is None else hold.cpu()
     generator = torch.Generator().manual_seed(config.seed)
     dist = space.initial(batch, config.horizon)
     history: list[Tensor] = []
     for _ in range(config.iterations):
         samples = space.sample(dist, config.samples, generator)
-        actions = space.to_layout(samples).to(device)  # (B, S, H, A)
+        actions = space.to_layout(samples, hold).to(device)  # (B, S, H, A)
         energy = energy_fn(actions).float().cpu()  # (B, S)
         if energy.shape != (batch, config.samples):
             raise ValueError(f"energy function returned {tuple(energy.shape)}, "
@@ -76,6 +78,6 @@ def cem(space: ActionSpace, energy_fn: EnergyFn, batch: int, config: CEMConfig,
         history.append(top.values[:, 0])
         dist = dist.blend(space.fit(_take(samples, top.indices)), config.momentum)
     plan = space.mode(dist)
-    plan_actions = space.to_layout(plan)  # (B, 1, H, A)
+    plan_actions = space.to_layout(plan, hold)  # (B, 1, H, A)
     plan_energy = energy_fn(plan_actions.to(device)).float().cpu()[:, 0]
     return CEMResult(plan_actions[:, 0], plan_energy, dist, history)

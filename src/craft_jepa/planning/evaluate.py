@@ -10,7 +10,9 @@ import os
 import time
 from pathlib import Path
 
+from craft_jepa.data.shards import expand_urls
 from craft_jepa.eval.loading import load_run
+from craft_jepa.eval.overlap import check_keys, check_shards, run_training_shards
 from craft_jepa.eval.report import write_report
 from craft_jepa.eval.runner import EvalConfig, encode_val_clips, evaluate_encoded
 from craft_jepa.planning.offline import OfflinePlanConfig, evaluate_planning
@@ -19,11 +21,21 @@ from craft_jepa.planning.offline import OfflinePlanConfig, evaluate_planning
 def evaluate_run(run_or_export_dir: str | os.PathLike[str], data: str | list[str],
                  out_dir: str | os.PathLike[str], eval_config: EvalConfig,
                  plan_config: OfflinePlanConfig | None, device: str = "cpu",
-                 which: str = "best", encoder_checkpoint: str | None = None) -> tuple[dict, dict[str, Path]]:
-    """Evaluate, plan (when plan_config is given) and write the report; -> (report, paths)."""
+                 which: str = "best", encoder_checkpoint: str | None = None,
+                 allow_train_data: bool = False) -> tuple[dict, dict[str, Path]]:
+    """Evaluate, plan (when plan_config is given) and write the report; -> (report, paths).
+
+    Data that overlaps the run's training shards or segments is refused
+    (`eval.overlap.TrainingDataOverlap`) unless `allow_train_data`."""
     start = time.perf_counter()
     run = load_run(run_or_export_dir, device, which, encoder_checkpoint)
-    clips = encode_val_clips(run, data, eval_config)
+    urls = expand_urls(data)
+    train = None if allow_train_data else run_training_shards(run_or_export_dir)
+    if train is not None:
+        check_shards(run_or_export_dir, train, urls)  # shared shards: refused before encoding
+    clips = encode_val_clips(run, urls, eval_config)
+    if train is not None:
+        check_keys(train, clips.keys)  # the same recordings packed into other shards
     encode_s = time.perf_counter() - start
     report = evaluate_encoded(run, clips, eval_config)
     report["timings"]["encode_s"] = encode_s

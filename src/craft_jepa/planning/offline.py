@@ -1,18 +1,26 @@
 """Offline planning evaluation (no Minecraft simulator): plan between recorded frames.
 
 From each held-out clip take frame t as the start and frame t+k as the goal, plan k actions
-with CEM toward the goal latent, and compare the plan with the actions actually recorded:
-- yaw sign agreement: sign of the planned total yaw vs the recorded one, over pairs whose
-  recorded |yaw| is at least `min_yaw_deg` (chance = 0.5; the majority-sign rate is reported
-  too, as the best constant guess);
-- camera error: mean |planned - recorded| yaw and pitch per step, in degrees;
-- key agreement: share of binary features (keys, buttons, hotbar, GUI) planned as recorded.
+with CEM toward the goal latent, and compare the plan with the actions actually recorded.
+Every score stands beside the constant guesses it must beat:
+- yaw sign agreement over pairs whose recorded |yaw| is at least `min_yaw_deg`, beside the
+  majority-sign rate (the best constant sign, chosen knowing the answers) and the sign of
+  the training-mean camera motion (the constant plan);
+- yaw correlation, planned vs recorded total yaw (a constant plan has none);
+- camera error: mean |planned - recorded| yaw and pitch per step, in degrees, beside
+  planning no motion and planning the training-mean motion;
+- key agreement over the binary features CEM planned, beside an all-zero plan and the
+  per-feature majority of the evaluated pairs.
+Spreads: CEM runs once per seed in `cem_seeds` (mean, min and max reported) and the first
+seed's yaw scores carry 95 % bootstrap intervals over pairs.
+Features CEM does not plan (`action_space.plan`) are held: state-like ones (hotbar slot, GUI
+flag) at the recorded values of the start step, which frame t shows, the rest at 0.
 An energy landscape over a (yaw, pitch) grid for the first pair shows where the minimum is.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -23,6 +31,7 @@ from craft_jepa.eval.loading import LoadedRun
 from craft_jepa.eval.runner import EncodedClips
 from craft_jepa.planning.action_space import ActionSpace, ActionSpaceConfig
 from craft_jepa.planning.cem import CEMConfig, CEMResult, cem
+from craft_jepa.eval.spread import correlation_interval, mean_interval
 from craft_jepa.planning.objectives import EnergyMode, rollout_energy
 
 
@@ -33,6 +42,7 @@ class OfflinePlanConfig:
     min_yaw_deg: float = 1.0  # smaller recorded turns do not count for sign agreement
     energy: EnergyMode = "last"
     plan_batch: int = 8  # pairs planned together (rows per energy call: plan_batch * samples)
+    cem_seeds: tuple[int, ...] = (0,)  # CEM runs once per seed (cem.seed is ignored); spread over them
     landscape_points: int = 21  # grid size per axis (0: no landscape)
     cem: CEMConfig = field(default_factory=CEMConfig)  # cem.horizon = k = goal offset
     action_space: ActionSpaceConfig = field(default_factory=ActionSpaceConfig)
@@ -43,15 +53,19 @@ class OfflinePlanConfig:
                              f"got {self.pairs}, {self.plan_batch}")
         if self.start_frame < 0 or self.min_yaw_deg < 0 or self.landscape_points < 0:
             raise ValueError("OfflinePlanConfig.start_frame, .min_yaw_deg and .landscape_points must be >= 0")
+        self.cem_seeds = tuple(int(x) for x in self.cem_seeds)
+        if not self.cem_seeds:
+            raise ValueError("OfflinePlanConfig.cem_seeds must name at least one seed")
         if self.energy not in ("last", "all"):
             raise ValueError(f"OfflinePlanConfig.energy must be 'last' or 'all', got {self.energy!r}")
 
 
 def plan_latents(run: LoadedRun, space: ActionSpace, z_start: Tensor, z_goal: Tensor,
                  config: CEMConfig, state_start: Tensor | None = None,
-                 mode: EnergyMode = "last", cached: bool = True) -> CEMResult:
+                 mode: EnergyMode = "last", cached: bool = True, hold: Tensor | None = None) -> CEMResult:
     """CEM from start latents (B, N, D) to goal latents (B, N, D) with the run's predictor.
 
+    `hold` (B, A): values of the features the action space does not plan (default 0).
     `cached=False` uses the predictor's uncached rollout (for benchmarks)."""
     predictor = run.predictor
     rollout = predictor.rollout if cached else predictor.rollout_uncached
@@ -59,7 +73,7 @@ def plan_latents(run: LoadedRun, space: ActionSpace, z_start: Tensor, z_goal: Te
         state_start = state_start.to(run.device)
     energy = rollout_energy(rollout, run.scale, z_start.to(run.device), z_goal.to(run.device),
                             state_start, mode)
-    return cem(space, energy, z_start.shape[0], config, device=run.device)
+    return cem(space, energy, z_start.shape[0], config, device=run.device, hold=hold)
 
 
 def energy_landscape(run: LoadedRun, space: ActionSpace, z_start: Tensor, z_goal: Tensor,
@@ -97,16 +111,24 @@ def evaluate_planning(run: LoadedRun, clips: EncodedClips, config: OfflinePlanCo
         raise ValueError(f"action layout {run.action_layout.name!r} has no camera features to plan")
     n = min(config.pairs, len(clips))
     recorded = clips.actions[:n, t:t + k]  # (n, k, A) raw
-    planned = []
-    for lo in tqdm(range(0, n, config.plan_batch), desc="plan", disable=not progress):
-        sl = slice(lo, min(lo + config.plan_batch, n))
-        state = clips.states[sl, t] if clips.states.shape[-1] else None
-        result = plan_latents(run, space, clips.z[sl, t], clips.z[sl, t + k], config.cem, state,
-                              config.energy)
-        planned.append(result.actions.cpu())
-    plan = torch.cat(planned)  # (n, k, A)
-    summary = score_plans(space, plan, recorded, config.min_yaw_deg)
-    report = {"summary": summary, "horizon": k, "start_frame": t,
+    hold = space.hold_from(recorded[:, 0])  # (n, A): what frame t shows (hotbar slot, GUI)
+    per_seed = []
+    for seed in config.cem_seeds:
+        cem_config = replace(config.cem, seed=seed)
+        planned = []
+        for lo in tqdm(range(0, n, config.plan_batch), desc=f"plan (CEM seed {seed})",
+                       disable=not progress):
+            sl = slice(lo, min(lo + config.plan_batch, n))
+            state = clips.states[sl, t] if clips.states.shape[-1] else None
+            result = plan_latents(run, space, clips.z[sl, t], clips.z[sl, t + k], cem_config, state,
+                                  config.energy, hold=hold[sl])
+            planned.append(result.actions.cpu())
+        per_seed.append(torch.cat(planned))  # (n, k, A)
+    plan = per_seed[0]
+    summary = score_plans(space, plan, recorded, config.min_yaw_deg, seed=config.cem_seeds[0])
+    summary["cem_seeds"] = seed_spread([score_plans(space, p, recorded, config.min_yaw_deg)
+                                        for p in per_seed], list(config.cem_seeds))
+    report = {"summary": summary, "horizon": k, "start_frame": t, "planned_features": config.action_space.plan,
               "samples": config.cem.samples, "iterations": config.cem.iterations,
               "first_plans": [[run.action_layout.describe(step.numpy()) for step in p]
                               for p in plan[:3]]}
@@ -119,28 +141,65 @@ def evaluate_planning(run: LoadedRun, clips: EncodedClips, config: OfflinePlanCo
     return report
 
 
-def score_plans(space: ActionSpace, plan: Tensor, recorded: Tensor, min_yaw_deg: float) -> dict:
-    """plan, recorded (n, k, A) raw -> agreement metrics (floats; NaN when undefined)."""
+def score_plans(space: ActionSpace, plan: Tensor, recorded: Tensor, min_yaw_deg: float,
+                seed: int | None = None) -> dict:
+    """plan, recorded (n, k, A) raw -> agreement metrics beside their constant-guess baselines
+    (floats; NaN when undefined). With `seed`, yaw scores get bootstrap intervals over pairs."""
     plan_cam, rec_cam = space.camera_degrees(plan), space.camera_degrees(recorded)  # (n, k, 2)
     plan_yaw, rec_yaw = plan_cam[..., 0].sum(1), rec_cam[..., 0].sum(1)  # (n,)
     turning = rec_yaw.abs() >= min_yaw_deg
     agree = (torch.sign(plan_yaw) == torch.sign(rec_yaw))[turning].float()
     positive = (rec_yaw[turning] > 0).float()
-    binary = [i for i in range(space.dim) if not space.continuous_mask[i]]
-    key_agree = (plan[..., binary] == (recorded[..., binary] > 0.5).float()).float()
+    # The constant plan: the training-mean camera motion every step (the CEM start).
+    mean_cam = space.init_mean[:2].expand_as(rec_cam) if space.has_camera else torch.zeros_like(rec_cam)
+    mean_sign = torch.sign(mean_cam[..., 0].sum(1))
+    planned = [i for i in range(space.dim) if not space.continuous_mask[i] and space.planned_mask[i]]
     nan = float("nan")
-    return {
+    out = {
         "pairs": int(plan.shape[0]),
         "turning_pairs": int(turning.sum()),
         "yaw_sign_agreement": agree.mean().item() if len(agree) else nan,
         "yaw_sign_chance": 0.5,
         "yaw_majority_sign_rate": (max(positive.mean().item(), 1 - positive.mean().item())
                                    if len(positive) else nan),
+        "yaw_mean_plan_sign_agreement": ((mean_sign == torch.sign(rec_yaw))[turning].float().mean().item()
+                                         if len(agree) else nan),
+        "yaw_correlation": _correlation(plan_yaw, rec_yaw),
         "camera_error_deg": (plan_cam - rec_cam).abs().mean().item(),
         "yaw_error_deg": (plan_cam - rec_cam)[..., 0].abs().mean().item(),
         "pitch_error_deg": (plan_cam - rec_cam)[..., 1].abs().mean().item(),
         "zero_camera_error_deg": rec_cam.abs().mean().item(),
-        "key_agreement": key_agree.mean().item() if binary else nan,
-        "yaw_correlation": float(np.corrcoef(plan_yaw.numpy(), rec_yaw.numpy())[0, 1])
-        if plan.shape[0] > 1 and plan_yaw.std() > 0 and rec_yaw.std() > 0 else nan,
+        "mean_camera_error_deg": (mean_cam - rec_cam).abs().mean().item(),
+        "planned_binary_features": len(planned),
     }
+    if planned:
+        target = (recorded[..., planned] > 0.5).float()  # (n, k, K)
+        majority = (target.mean(dim=(0, 1)) > 0.5).float().expand_as(target)
+        out["key_agreement"] = (plan[..., planned] == target).float().mean().item()
+        out["key_agreement_all_zero_plan"] = (target == 0).float().mean().item()
+        out["key_agreement_majority_plan"] = (majority == target).float().mean().item()
+    if seed is not None and len(agree):
+        out["yaw_sign_agreement_ci95"] = _interval(mean_interval(agree.numpy(), seed))
+        out["yaw_correlation_ci95"] = _interval(correlation_interval(plan_yaw.numpy(), rec_yaw.numpy(), seed))
+    return out
+
+
+def seed_spread(summaries: list[dict], seeds: list[int]) -> dict:
+    """Mean, min and max over CEM seeds of the scores that depend on the plan."""
+    keys = ("yaw_sign_agreement", "yaw_correlation", "camera_error_deg", "key_agreement")
+    out: dict = {"seeds": seeds}
+    for key in keys:
+        values = np.array([s[key] for s in summaries if key in s], dtype=np.float64)
+        if len(values):
+            out[key] = {"mean": float(values.mean()), "min": float(values.min()), "max": float(values.max())}
+    return out
+
+
+def _correlation(x: Tensor, y: Tensor) -> float:
+    if len(x) < 2 or x.std() == 0 or y.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(x.numpy(), y.numpy())[0, 1])
+
+
+def _interval(interval: dict[str, float]) -> list[float]:
+    return [interval["lo"], interval["hi"]]

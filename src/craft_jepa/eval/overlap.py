@@ -1,0 +1,102 @@
+"""Held-out means held out: refuse evaluation data that the run trained on.
+
+A run's training shards come from RUN_DIR/config.yaml (an export points back at its run
+through `source`). Two overlaps are refused:
+- a shard that is also a training shard (same file after resolving links);
+- a segment key (the recording stem) that also sits in a training shard, e.g. the same
+  recordings packed twice into different shard sets.
+The training keys are read from the tar headers only (member bodies are skipped by seeking),
+so the check costs a pass over the training shards' headers. When the run's training data
+cannot be found on this machine, the check says so and evaluation goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import yaml
+
+
+class TrainingDataOverlap(ValueError):
+    """Evaluation data overlaps the run's training data."""
+
+
+def training_shards(run_or_export_dir: str | os.PathLike[str]) -> list[str] | None:
+    """The training shard URLs of a run (or of the run an export came from); None if unknown."""
+    from craft_jepa.train.data import DataConfig, resolve_shards
+
+    path = Path(run_or_export_dir)
+    meta = path / "craft_jepa.json"
+    if meta.is_file():
+        import json
+
+        source = json.loads(meta.read_text()).get("source")
+        path = Path(source) if source else path
+    config = path / "config.yaml"
+    if not config.is_file():
+        return None
+    data = (yaml.safe_load(config.read_text()) or {}).get("data") or {}
+    try:
+        cfg = DataConfig(**{k: data[k] for k in ("train_shards", "val_shards", "val_fraction") if k in data})
+        train, _ = resolve_shards(cfg)
+    except (ValueError, TypeError, OSError):
+        return None  # shards moved or unreadable here: nothing to compare against
+    return train
+
+
+def segment_keys(shard: str) -> set[str]:
+    """Sample keys (the part of each member name before the first dot) of a local tar shard."""
+    keys = set()
+    with tarfile.open(shard, mode="r:") as archive:
+        for member in archive:
+            name = os.path.basename(member.name)
+            keys.add(name.split(".", 1)[0])
+    return keys
+
+
+def _local(urls: Iterable[str]) -> dict[str, str]:
+    """{resolved path: url} of the URLs that are files on this machine."""
+    out = {}
+    for url in urls:
+        path = url.removeprefix("file:")
+        if "://" not in path and os.path.isfile(path):
+            out[os.path.realpath(path)] = url
+    return out
+
+
+def check_shards(run_or_export_dir: str | os.PathLike[str], train: Sequence[str],
+                 eval_urls: Sequence[str]) -> None:
+    """Raise TrainingDataOverlap when an evaluation shard is one of the training shards."""
+    train_files, eval_files = _local(train), _local(eval_urls)
+    shared = sorted(eval_files[p] for p in set(train_files) & set(eval_files))
+    if shared:
+        raise TrainingDataOverlap(
+            f"{len(shared)} evaluation shard(s) are training shards of {run_or_export_dir}: "
+            f"{', '.join(shared[:5])}{' ...' if len(shared) > 5 else ''} (pass --allow-train-data to "
+            "evaluate on training data anyway)")
+
+
+def check_keys(train: Sequence[str], eval_keys: Iterable[str]) -> None:
+    """Raise TrainingDataOverlap when an evaluated segment also sits in a training shard."""
+    keys = set(eval_keys)
+    for path, url in _local(train).items():
+        common = keys & segment_keys(path)
+        if common:
+            listed = ", ".join(sorted(common)[:5])
+            raise TrainingDataOverlap(
+                f"{len(common)} evaluated segment(s) also sit in training shard {url}: {listed}"
+                f"{' ...' if len(common) > 5 else ''} (pass --allow-train-data to evaluate on "
+                "training data anyway)")
+
+
+def run_training_shards(run_or_export_dir: str | os.PathLike[str]) -> list[str] | None:
+    """`training_shards`, with a warning when they cannot be compared against here."""
+    train = training_shards(run_or_export_dir)
+    if train is None:
+        warnings.warn(f"{run_or_export_dir}: the run's training shards are not readable here, so "
+                      "the evaluation data could not be checked for overlap with them", stacklevel=2)
+    return train
