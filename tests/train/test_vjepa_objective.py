@@ -113,3 +113,58 @@ def test_validation_masks_are_fixed_and_leave_the_training_counter_alone():
 def test_mask_token_count_must_match_the_generators():
     with pytest.raises(ValueError, match="num_mask_tokens"):
         VJEPAConfig(predictor=MaskPredictorConfig(num_mask_tokens=3))
+
+
+def _meta_file(path, source: VJEPAObjective, with_predictor=True, predictor_state=None):
+    state = source.state_dict()
+    blob = {"encoder": dict(state["encoder"], **{"module.backbone.pos_embed": torch.zeros(1, 32, 96)}),
+            "target_encoder": state["target_encoder"], "opt": {}, "epoch": 3}
+    if with_predictor:
+        blob["predictor"] = predictor_state if predictor_state is not None else state["predictor"]
+    torch.save(blob, path)
+    return state
+
+
+def test_continued_pretraining_loads_a_meta_file_strictly(tmp_path):
+    from craft_jepa.train.objectives.vjepa_init import load_pretrained
+
+    source = make_objective()
+    with torch.no_grad():
+        for p in list(source.encoder.parameters()) + list(source.predictor.parameters()):
+            p.add_(0.5)  # differs from a fresh objective's init everywhere
+    state = _meta_file(tmp_path / "vitx.pt", source)
+    fresh = make_objective()
+    lines = load_pretrained(fresh, str(tmp_path / "vitx.pt"))  # pos_embed dropped on purpose, the rest strict
+    assert any("predictor <- " in line for line in lines)
+    for entry, module in (("encoder", fresh.encoder), ("target_encoder", fresh.target_encoder),
+                          ("predictor", fresh.predictor)):
+        for k, v in module.state_dict().items():
+            assert torch.equal(v, state[entry][f"module.backbone.{k}"]), (entry, k)
+
+    _meta_file(tmp_path / "nopred.pt", source, with_predictor=False)
+    other = make_objective()
+    init = {k: v.clone() for k, v in other.predictor.state_dict().items()}
+    assert "no predictor entry" in load_pretrained(other, str(tmp_path / "nopred.pt"))[-1]
+    assert all(torch.equal(init[k], v) for k, v in other.predictor.state_dict().items())
+
+    bad = {k: v for k, v in state["predictor"].items() if "predictor_blocks.0.mlp" not in k}
+    _meta_file(tmp_path / "bad.pt", source, predictor_state=bad)
+    with pytest.raises(RuntimeError, match=r"(?s)missing key.*predictor_blocks\.0\.mlp.*load_predictor=false"):
+        load_pretrained(make_objective(), str(tmp_path / "bad.pt"))
+
+
+def test_continued_pretraining_from_one_set_of_safetensors_weights(tmp_path):
+    from safetensors.torch import save_file
+
+    from craft_jepa.train.objectives.vjepa_init import load_pretrained
+
+    source = make_objective()
+    with torch.no_grad():
+        for p in source.encoder.parameters():
+            p.mul_(1.5)
+    save_file({f"module.backbone.{k}": v.contiguous() for k, v in source.encoder.state_dict().items()},
+              str(tmp_path / "enc.safetensors"))
+    fresh = make_objective()
+    load_pretrained(fresh, str(tmp_path / "enc.safetensors"))
+    for k, v in source.encoder.state_dict().items():
+        assert torch.equal(fresh.encoder.state_dict()[k], v) and torch.equal(fresh.target_encoder.state_dict()[k], v)
