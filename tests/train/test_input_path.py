@@ -1,6 +1,6 @@
-"""The training input path: uint8 frames moved to the device and normalized there, the scaler's
-tensors cached, pinned batches on CUDA, mmap'ed checkpoint reads. On the CPU every output must
-equal the float path exactly (the numbers the collator produced before)."""
+"""The training input path: uint8 frames moved to the device and normalized there (StepRunner
+with pixel_norm), the scaler's tensors cached, pinned batches on CUDA, mmap'ed checkpoint reads.
+On the CPU every output must equal the float path exactly (the numbers the collator gives)."""
 
 from __future__ import annotations
 
@@ -11,44 +11,55 @@ import torch
 
 from train_helpers import tiny_config
 from craft_jepa.train.data import TrainStream, train_loader_factory
+from craft_jepa.train.distributed import DistInfo
+from craft_jepa.train.step import StepRunner
 
 
 @pytest.fixture(scope="module")
-def streams(synth_dataset, tmp_path_factory):
+def setup(synth_dataset, tmp_path_factory):
+    from craft_jepa.data.fit_scaler import FitScalerConfig, fit_action_scaler
+
     cfg = tiny_config(tmp_path_factory.mktemp("input"), synth_dataset.shard_urls,
                       **{"data.num_workers": 0, "data.shuffle_buffer_clips": 2, "data.batch_size": 2})
+    scaler = fit_action_scaler(FitScalerConfig(data=list(synth_dataset.shard_urls), val_fraction=0.0,
+                                               max_steps=500, progress=False)).scaler
     urls = list(synth_dataset.shard_urls)
 
-    def take(device, uint8: bool, pin: bool = False) -> list[dict]:
+    def take(uint8: bool, pin: bool = False) -> list[dict]:
         factory = train_loader_factory(cfg.data, cfg.clip, urls, uint8_frames=uint8, pin_memory=pin)
-        stream = TrainStream(factory, seed=3, chunk_batches=2, device=torch.device(device),
-                             pixel_norm=(cfg.clip.mean, cfg.clip.std))
-        return list(itertools.islice(stream, 3))
+        return list(itertools.islice(TrainStream(factory, seed=3, chunk_batches=2), 3))
 
-    return cfg, take
+    return cfg, scaler, take
 
 
-def test_uint8_path_gives_the_float_batches_on_the_cpu(streams):
-    _, take = streams
-    floats, raw = take("cpu", uint8=False), take("cpu", uint8=True)
-    for f, r in zip(floats, raw):
-        assert r["key"] == f["key"] and r["frames"].dtype == torch.float32
-        assert r["frames"].shape == f["frames"].shape and r["frames"].is_contiguous()  # (B, T, 3, H, W)
-        assert torch.equal(r["frames"], f["frames"])
+def _runner(cfg, scaler, device: str = "cpu", pixel_norm: bool = True) -> StepRunner:
+    from craft_jepa.encoders import FrozenEncoder
+    from craft_jepa.models import ACPredictor
+
+    return StepRunner(ACPredictor(cfg.predictor), FrozenEncoder.from_config(cfg.encoder, device), scaler, cfg.loss,
+                      cfg.optim, cfg.schedule, DistInfo(device=torch.device(device)), precision="fp32",
+                      pixel_norm=(cfg.clip.mean, cfg.clip.std) if pixel_norm else None)
 
 
-def test_loader_ships_uint8_frames(streams, synth_dataset):
-    cfg, _ = streams
-    factory = train_loader_factory(cfg.data, cfg.clip, list(synth_dataset.shard_urls), uint8_frames=True)
-    batch = next(iter(factory(3, 0, 2)))
-    assert batch["frames"].dtype == torch.uint8 and batch["frames"].shape[2] == 3  # (B, T, 3, H, W): 4x fewer bytes
+def test_loader_ships_uint8_frames(setup):
+    _, _, take = setup
+    for f, r in zip(take(uint8=False), take(uint8=True)):
+        assert r["frames"].dtype == torch.uint8 and r["frames"].shape == f["frames"].shape  # (B, T, 3, H, W)
+        assert r["frames"].is_contiguous() and r["key"] == f["key"]
 
 
-def test_uint8_frames_without_a_device_are_refused(streams, synth_dataset):
-    cfg, _ = streams
-    factory = train_loader_factory(cfg.data, cfg.clip, list(synth_dataset.shard_urls), uint8_frames=True)
-    with pytest.raises(ValueError, match="device / pixel_norm"):
-        next(TrainStream(factory, seed=3, chunk_batches=2))
+def test_cpu_step_inputs_equal_the_float_path(setup):
+    cfg, scaler, take = setup
+    runner = _runner(cfg, scaler)
+    for f, r in zip(take(uint8=False), take(uint8=True)):
+        for got, want in zip(runner.prepare(r), runner.prepare(f)):  # z, scaled actions, states
+            assert torch.equal(got, want)
+
+
+def test_uint8_frames_without_pixel_norm_are_refused(setup):
+    cfg, scaler, take = setup
+    with pytest.raises(ValueError, match="pixel_norm"):
+        _runner(cfg, scaler, pixel_norm=False).prepare(take(uint8=True)[0])
 
 
 def test_scaler_tensors_are_built_once_per_device_and_dtype():
@@ -74,11 +85,11 @@ def test_mmap_read_of_one_entry_equals_a_full_read(tmp_path):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_batches_are_pinned_and_normalize_like_the_cpu(streams, synth_dataset):
-    cfg, take = streams
-    factory = train_loader_factory(cfg.data, cfg.clip, list(synth_dataset.shard_urls), uint8_frames=True,
-                                   pin_memory=True)
-    assert next(iter(factory(3, 0, 2)))["frames"].is_pinned()
-    for f, g in zip(take("cpu", uint8=False), take("cuda", uint8=True, pin=True)):
-        assert g["frames"].device.type == "cuda"
-        torch.testing.assert_close(g["frames"].cpu(), f["frames"], rtol=0, atol=1e-6)
+def test_cuda_batches_are_pinned_and_normalize_like_the_cpu(setup):
+    cfg, scaler, take = setup
+    raw = take(uint8=True, pin=True)
+    assert raw[0]["frames"].is_pinned()
+    runner = _runner(cfg, scaler, "cuda")
+    for f, r in zip(take(uint8=False), raw):
+        frames = runner._normalize_pixels(r["frames"].to("cuda", non_blocking=True))
+        torch.testing.assert_close(frames.cpu(), f["frames"], rtol=0, atol=1e-6)

@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
-
 from craft_jepa.data.carry_buffer import CHUNK_SEED_STRIDE  # noqa: F401  (re-exported)
 from craft_jepa.data.shards import expand_urls, split_train_val
 from craft_jepa.vpt.scaler import ActionScaler
@@ -89,8 +87,9 @@ def train_loader_factory(cfg: DataConfig, clip_cfg: Any, urls: list[str], *,
                          pin_memory: bool = False, uint8_frames: bool = False) -> LoaderFactory:
     """(seed, start batch, chunk batches) -> an infinite loader of training batches for `cfg.source`.
 
-    `uint8_frames`: video batches carry uint8 frames, for a TrainStream with a device to
-    normalize there; `pin_memory` page-locks batches for asynchronous host-to-GPU copies."""
+    `uint8_frames`: video batches carry uint8 frames (4x fewer bytes to pin and copy), for the
+    StepRunner to normalize on its device (`pixel_norm`); `pin_memory` page-locks batches so
+    the host-to-GPU copy is asynchronous."""
     extra: dict[str, Any] = {"pin_memory": pin_memory}
     if cfg.source == "video":
         from craft_jepa.data.loader import build_train_loader as build
@@ -131,20 +130,11 @@ def build_val_batches(
 
 
 class TrainStream:
-    """An endless, resumable batch stream whose order depends only on (seed, position).
+    """An endless, resumable batch stream whose order depends only on (seed, position)."""
 
-    With `device` and `pixel_norm` (clip.mean, clip.std), uint8 video frames are moved to the
-    device as uint8 (from pinned memory when the loader pins) and normalized there, into the
-    float32 (B, T, 3, H, W) frames of the batch contract: the same numbers as the collator's.
-    """
-
-    def __init__(self, build: LoaderFactory, seed: int, chunk_batches: int, *, device: Any = None,
-                 pixel_norm: tuple[Any, Any] | None = None) -> None:
+    def __init__(self, build: LoaderFactory, seed: int, chunk_batches: int) -> None:
         if chunk_batches < 1:
             raise ValueError(f"chunk_batches must be >= 1, got {chunk_batches}")
-        self.device = device
-        self._pixel_norm = pixel_norm
-        self._norm_on_device: tuple[Any, Any] | None = None  # (scale, shift), built once
         self.build = build
         self.seed = seed
         self.chunk_batches = chunk_batches
@@ -162,21 +152,7 @@ class TrainStream:
         self.consumed += 1
         if self.consumed == self.chunk_batches:
             self.chunk, self.consumed = self.chunk + 1, 0
-        frames = batch.get("frames")
-        if frames is not None and frames.dtype == torch.uint8:
-            batch["frames"] = self._normalize(frames)
         return batch
-
-    def _normalize(self, pixels: torch.Tensor) -> torch.Tensor:
-        """uint8 (B, T, 3, H, W) -> normalized float32 (B, T, 3, H, W) on the device."""
-        from craft_jepa.data.loader import frame_norm, normalize_frames
-
-        if self._pixel_norm is None or self.device is None:
-            raise ValueError("uint8 frames from the loader but TrainStream has no device / pixel_norm to normalize them")
-        if self._norm_on_device is None:  # computed on the CPU like the collator's, then moved: equal numbers
-            scale, shift = frame_norm(*self._pixel_norm)
-            self._norm_on_device = (scale.to(self.device), shift.to(self.device))
-        return normalize_frames(pixels.to(self.device, non_blocking=True), *self._norm_on_device)
 
     def __iter__(self) -> TrainStream:
         return self

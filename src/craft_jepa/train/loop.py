@@ -127,12 +127,14 @@ def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSum
     # cfg.objective's models (identical init on every rank), targets and losses (train/objectives/).
     objective = build_objective(cfg, info, run_dir, train_urls + val_urls)
     runner = StepRunner.for_objective(objective, cfg.optim, cfg.schedule, info, precision=cfg.precision,
-                                      compile=cfg.compile)
+                                      compile=cfg.compile, pixel_norm=(cfg.clip.mean, cfg.clip.std))
     seed_everything(cfg.seed + 1_000 * info.rank)  # per-rank randomness from here on
 
     chunk_steps = cfg.data.chunk_steps or cfg.checkpoint.latest_every
-    stream = TrainStream(train_loader_factory(cfg.data, cfg.clip, train_urls), cfg.seed,
-                         chunk_batches=chunk_steps * cfg.optim.accum_steps)
+    # uint8 frames, pinned on CUDA: the runner normalizes them on the device (pixel_norm above).
+    factory = train_loader_factory(cfg.data, cfg.clip, train_urls, pin_memory=info.device.type == "cuda",
+                                   uint8_frames=True)
+    stream = TrainStream(factory, cfg.seed, chunk_batches=chunk_steps * cfg.optim.accum_steps)
 
     step, best_val, skipped_total, in_row, resumed_from = 0, None, 0, 0, None
     bad_base: dict[str, int] = {}  # skipped input by kind, all ranks, up to the resumed checkpoint
