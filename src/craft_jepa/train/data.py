@@ -2,7 +2,7 @@
 
 The training data order is a deterministic function of (seed, step): the stream is cut
 into chunks of `chunk_batches` micro-batches and chunk c reads shards and windows seeded
-with `seed + c * CHUNK_SEED_STRIDE`. The loader is built ONCE and its workers run chunk
+with `data.carry_buffer.chunk_seed(seed, c)`. The loader is built ONCE and its workers run chunk
 after chunk, keeping their shuffle buffer (data/carry_buffer.py); a checkpoint stores
 (chunk, batches consumed in it) and a resume builds one loader that starts there (each
 worker re-reads the previous chunk to rebuild its buffer, then skips the consumed batches).
@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from craft_jepa.data.carry_buffer import CHUNK_SEED_STRIDE  # noqa: F401  (re-exported)
 from craft_jepa.data.shards import expand_urls, split_train_val
 from craft_jepa.vpt.scaler import ActionScaler
 

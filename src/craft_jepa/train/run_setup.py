@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from craft_jepa.train.checkpoint import CheckpointManager
-from craft_jepa.train.distributed import DistInfo, all_ranks_ok, any_rank, from_rank_zero
+from craft_jepa.train.distributed import DistInfo, all_ranks_ok, from_rank_zero
 from craft_jepa.vpt.scaler import ActionScaler
 
 
@@ -73,4 +73,4 @@ def _name(path: Path | None) -> str | None:
     return None if path is None else path.name
 
 
-__all__ = ["RunDirNotSharedError", "any_rank", "check_same_step", "shared_resume_path", "shared_scaler"]
+__all__ = ["RunDirNotSharedError", "check_same_step", "shared_resume_path", "shared_scaler"]
