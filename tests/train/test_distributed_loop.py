@@ -122,6 +122,23 @@ def test_sigterm_on_one_rank_then_resume_equals_the_uninterrupted_run(reference,
     assert_close_weights(weights(tmp_path / "run"), weights(ref_dir), atol=1e-6)
 
 
+@pytest.mark.slow  # three 2-process runs (~40 s on 2 cores)
+def test_sigterm_then_resume_with_loader_workers_and_a_carried_buffer(synth_dataset, tmp_path):
+    """The same with a loader worker per rank and a shuffle buffer kept across data chunks: the
+    resumed workers rebuild their buffer and skip to the checkpointed batch."""
+    extra = {"data.num_workers": 1, "data.shuffle_buffer_clips": 3}
+    ref_tree = tree(tmp_path / "ref", synth_dataset.shard_urls, **extra)
+    ref0, _ = run_ranks(tmp_path, [ref_tree, ref_tree])
+    t = tree(tmp_path / "run", synth_dataset.shard_urls, **extra)
+    first = run_ranks(tmp_path, [t, t], sigterm_after=3)
+    assert all(r["ok"] and r["preempted"] and r["step"] == 3 for r in first), first
+    second = run_ranks(tmp_path, [t, t])
+    assert all(r["ok"] and r["resumed_from"] == 3 and r["step"] == 6 for r in second), second
+    assert second[0]["keys"] == ref0["keys"][3:]
+    assert second[0]["history"] == pytest.approx(ref0["history"][3:], abs=1e-6)
+    assert_close_weights(weights(tmp_path / "run"), weights(tmp_path / "ref"), atol=1e-6)
+
+
 def test_gradient_accumulation_equals_the_full_batch(reference, synth_dataset, tmp_path):
     ref_dir, (ref0, _) = reference
     t = tree(tmp_path / "run", synth_dataset.shard_urls, **{"data.batch_size": 1, "optim.accum_steps": 2})
