@@ -168,3 +168,24 @@ def test_continued_pretraining_from_one_set_of_safetensors_weights(tmp_path):
     load_pretrained(fresh, str(tmp_path / "enc.safetensors"))
     for k, v in source.encoder.state_dict().items():
         assert torch.equal(fresh.encoder.state_dict()[k], v) and torch.equal(fresh.target_encoder.state_dict()[k], v)
+
+
+def test_continued_pretraining_from_a_hugging_face_snapshot(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    from craft_jepa.encoders import load_encoder_weights
+    from craft_jepa.train.objectives.vjepa_init import load_pretrained
+
+    config = transformers.VJEPA2Config(patch_size=16, crop_size=64, frames_per_clip=2, tubelet_size=2, hidden_size=96,
+                                       num_attention_heads=3, num_hidden_layers=2, mlp_ratio=4.0, pred_hidden_size=48,
+                                       pred_num_attention_heads=3, pred_num_hidden_layers=1, num_pooler_layers=1)
+    torch.manual_seed(0)
+    transformers.VJEPA2Model(config).save_pretrained(tmp_path / "snapshot")
+    expected = build_encoder("vit_tiny", img_size=64, init_seed=1)
+    load_encoder_weights(expected, tmp_path / "snapshot")
+    fresh = make_objective()
+    predictor_before = {k: v.clone() for k, v in fresh.predictor.state_dict().items()}
+    lines = load_pretrained(fresh, str(tmp_path / "snapshot"))
+    assert "predictor freshly initialised" in lines[-1]
+    for k, v in expected.state_dict().items():
+        assert torch.equal(fresh.encoder.state_dict()[k], v) and torch.equal(fresh.target_encoder.state_dict()[k], v)
+    assert all(torch.equal(predictor_before[k], v) for k, v in fresh.predictor.state_dict().items())
