@@ -132,3 +132,12 @@ def test_vjepa_section_is_typed_and_closed(tmp_path):
         assert cfg.objective == "vjepa" and cfg.clip.frames == 16 and cfg.clip.fps == 4.0
         assert [m.num_blocks for m in cfg.vjepa.masks] == [8, 2] and cfg.vjepa.ema == (0.99925, 0.99925)
         assert (cfg.vjepa.predictor.depth, cfg.vjepa.predictor.width, cfg.vjepa.predictor.heads) == (12, 384, 12)
+
+
+def test_a_pretraining_run_is_not_mistaken_for_a_world_model(synth_dataset, tmp_path):
+    from craft_jepa.train.export import load_exported
+
+    torch.set_num_threads(1)
+    train(pretrain_config(tmp_path, synth_dataset.shard_urls, **{"schedule.total_steps": 2}), single_process=True)
+    with pytest.raises(ValueError, match="pre-training checkpoint, not a world model"):
+        load_exported(tmp_path, which="latest")

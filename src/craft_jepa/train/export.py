@@ -139,6 +139,9 @@ def load_exported(run_or_export_dir: str | os.PathLike[str], which: str | int = 
             raise FileNotFoundError(f"no checkpoint {ckpt_path} (which={which!r})")
         state = load_checkpoint(ckpt_path, mmap=True)  # the predictor only, not the optimizer state
         require_keys(state, ["predictor", "config", "scaler", "step"], ckpt_path)
+        if state["config"].get("objective", "ac") != "ac":  # a pre-training run has no world model
+            raise ValueError(f"{ckpt_path} is a {state['config']['objective']} pre-training checkpoint, not a "
+                             f"world model: use it as encoder.checkpoint of an AC run (craft-jepa train)")
         model = _from_parts(state["config"], state["scaler"], state["predictor"], str(ckpt_path), int(state["step"]))
         return _place_encoder(model, None, encoder_checkpoint)
     raise FileNotFoundError(f"{path} is neither an export folder ({META_FILE}) nor a run folder (checkpoints/)")
