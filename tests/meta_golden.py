@@ -91,7 +91,7 @@ def inject_bug(bug: str, monkeypatch: pytest.MonkeyPatch, *modules: nn.Module) -
     elif bug == "rope_interleaved":
         original = rope._band_tables
 
-        def interleaved(positions: Tensor, band: int) -> tuple[Tensor, Tensor]:
+        def interleaved(positions: Tensor, band: int, rotation: bool = False) -> tuple[Tensor, Tensor]:
             cos, sin = original(positions, band)  # (L, band): tiled [c0..c_{h-1}, c0..c_{h-1}]
             half = band // 2
             # The "fix" Meta left commented out: each adjacent pair shares one frequency.

@@ -208,3 +208,35 @@ def test_state_token_without_states_keeps_two_tokens_per_step_and_its_properties
         torch.testing.assert_close(cached, predictor.rollout_uncached(tokens[:, :2], actions, steps=3), atol=1e-5, rtol=0)
         predictor.state_encoder.bias.add_(1.0)  # the token is the bias: it must reach the outputs
         assert not torch.allclose(predictor(tokens, actions), out)
+
+
+def test_rotation_rope_depends_on_relative_positions_only_and_keeps_the_predictor_properties():
+    from craft_jepa.encoders.rope import apply_rope, rope_tables
+
+    head_dim = 32
+    g = torch.Generator().manual_seed(0)
+    q, k = torch.randn(head_dim, generator=g), torch.randn(head_dim, generator=g)
+
+    def score(rotation: bool, a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+        pos = [torch.tensor([a[i], b[i]]) for i in range(3)]
+        cos, sin = rope_tables(*pos, head_dim, rotation=rotation)
+        rq, rk = apply_rope(q[None], cos[:1], sin[:1]), apply_rope(k[None], cos[1:], sin[1:])
+        return float((rq * rk).sum())
+
+    # the same offset (0, 0, +1) at two places: equal scores only for the true rotation
+    assert score(True, (0, 1, 0), (0, 1, 1)) == pytest.approx(score(True, (2, 3, 2), (2, 3, 3)), abs=1e-5)
+    assert score(False, (0, 1, 0), (0, 1, 1)) != pytest.approx(score(False, (2, 3, 2), (2, 3, 3)), abs=1e-3)
+    # a rotation keeps norms
+    cos, sin = rope_tables(torch.tensor([3]), torch.tensor([1]), torch.tensor([2]), head_dim, rotation=True)
+    assert apply_rope(q[None], cos, sin).norm() == pytest.approx(q.norm().item(), rel=1e-5)
+
+    predictor = make_predictor(rope="rotation").eval()
+    meta = make_predictor(rope="meta").eval()
+    tokens, actions, states = make_batch()
+    with torch.no_grad():
+        assert not torch.allclose(predictor(tokens, actions, states), meta(tokens, actions, states))
+        full = predictor.rollout_uncached(tokens[:, :2], actions, states, steps=3)
+        cached = predictor.rollout(tokens[:, :2], actions, states, steps=3)
+    torch.testing.assert_close(cached, full, rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="rope"):
+        make_predictor(rope="interleaved")

@@ -63,3 +63,15 @@ def test_deliberate_bugs_fail_the_golden_comparison(tmp_path, golden, monkeypatc
     inject_bug(bug, monkeypatch, predictor)
     error = max_error(predictor_outputs(predictor, golden)[output], golden[STORED[output]])
     assert error > TOKEN_ATOL, f"{bug} moved {output} by only {error:.2e}"
+
+
+def test_rotation_rope_is_exactly_the_interleaved_fix_meta_left_commented_out():
+    """predictor.rope: rotation is the standard rotary embedding, i.e. the interleaved tables of the
+    deliberate golden bug: a rotation-RoPE predictor can never pass for Meta's layout."""
+    from craft_jepa.encoders import rope
+
+    positions = torch.arange(5)
+    cos, sin = rope._band_tables(positions, 20, rotation=True)
+    tiled_cos, tiled_sin = rope._band_tables(positions, 20)
+    torch.testing.assert_close(cos, tiled_cos[:, :10].repeat_interleave(2, dim=1), rtol=0, atol=0)
+    torch.testing.assert_close(sin, tiled_sin[:, :10].repeat_interleave(2, dim=1), rtol=0, atol=0)

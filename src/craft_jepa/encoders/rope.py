@@ -26,13 +26,18 @@ def rope_band_dim(head_dim: int) -> int:
     return 2 * ((head_dim // 3) // 2)
 
 
-def _band_tables(positions: Tensor, band: int) -> tuple[Tensor, Tensor]:
-    """cos/sin tables (L, band) for float32 positions (L,), tiled as the released code does."""
+def _band_tables(positions: Tensor, band: int, rotation: bool = False) -> tuple[Tensor, Tensor]:
+    """cos/sin tables (L, band) for float32 positions (L,), tiled as the released code does.
+
+    `rotation=True` interleaves them instead (both dims of a pair see one angle): a true
+    rotation, so q.k depends on relative positions only (see `rope_tables`)."""
     # Same float32 arithmetic as the released code, so angles match to the last bit.
     omega = torch.arange(band // 2, dtype=torch.float32, device=positions.device)
     omega /= band / 2.0
     omega = 1.0 / ROPE_THETA**omega  # (band/2,)
     freq = positions.to(torch.float32)[:, None] * omega[None, :]  # (L, band/2)
+    if rotation:
+        return freq.cos().repeat_interleave(2, dim=1), freq.sin().repeat_interleave(2, dim=1)  # (L, band)
     # The quirk: tile (repeat the whole half) rather than interleave.
     return freq.cos().repeat(1, 2), freq.sin().repeat(1, 2)  # (L, band) each
 
@@ -43,19 +48,24 @@ def rope_tables(
     width_pos: Tensor,
     head_dim: int,
     spatial: Tensor | None = None,
+    rotation: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Full-width cos/sin tables (L, head_dim) in float32.
 
     time_pos, height_pos, width_pos: (L,) positions of each token.
     spatial: optional bool (L,); where False (conditioning tokens of the predictor) only the time
     band is rotated and the height/width bands are left as they are.
+    rotation: False (default) reproduces the released quirk, which released weights need;
+    True gives the standard rotary embedding, for models trained from scratch. Measured on the
+    tiny world model (docs/world-model.md): with the quirk a predictor trained from scratch
+    barely learns to move content sideways, so planning the yaw fails.
     """
     band = rope_band_dim(head_dim)
     length = time_pos.shape[0]
     device = time_pos.device
     cos_parts, sin_parts = [], []
     for positions in (time_pos, height_pos, width_pos):
-        cos, sin = _band_tables(positions, band)
+        cos, sin = _band_tables(positions, band, rotation)
         cos_parts.append(cos)
         sin_parts.append(sin)
     if spatial is not None:

@@ -59,6 +59,10 @@ class PredictorConfig:
     # reference recipe predicts z_{t+1} directly (keep False to warm-start Meta's predictor); small
     # predictors trained briefly learn far faster from the copy-last starting point this gives.
     predict_residual: bool = False
+    # Rotary embedding: "meta" reproduces the released code's tiled tables (not a rotation; needed
+    # to warm start Meta's predictor), "rotation" the standard one. A predictor trained from
+    # scratch learns camera motion far better with "rotation" (docs/world-model.md).
+    rope: str = "meta"
     # Keep the released token layout: a state token in every step even when state_dim is 0 (it is
     # then the state embedding's bias alone, i.e. Meta's token for zero states). The released
     # predictor always has 2 conditioning tokens per step; its blocks never saw a 1-token layout.
@@ -83,6 +87,8 @@ class PredictorConfig:
             raise ValueError(f"PredictorConfig.width={self.width} is not a multiple of heads={self.heads}")
         if self.width // self.heads < 6:
             raise ValueError(f"PredictorConfig: head size {self.width // self.heads} is too small for 3-D RoPE")
+        if self.rope not in ("meta", "rotation"):
+            raise ValueError(f"PredictorConfig.rope={self.rope!r} must be 'meta' or 'rotation'")
         if self.mlp_ratio <= 0:
             raise ValueError(f"PredictorConfig.mlp_ratio={self.mlp_ratio} must be positive")
 
@@ -163,7 +169,8 @@ class ACPredictor(nn.Module):
         cols = torch.cat([zeros.view(steps, c), col.view(steps, n)], dim=1).flatten()
         spatial = torch.cat([torch.zeros(steps, c, dtype=torch.bool, device=device),
                              torch.ones(steps, n, dtype=torch.bool, device=device)], dim=1).flatten()
-        return rope_tables(time, rows, cols, cfg.width // cfg.heads, spatial=spatial)
+        return rope_tables(time, rows, cols, cfg.width // cfg.heads, spatial=spatial,
+                           rotation=cfg.rope == "rotation")
 
     def _check_inputs(self, tokens: Tensor, actions: Tensor, states: Tensor | None) -> None:
         cfg = self.config

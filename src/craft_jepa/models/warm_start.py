@@ -85,6 +85,10 @@ def warm_start_from_meta(predictor: ACPredictor, path: str | Path, key: str = "p
             "the checkpoint's predictor has a state token in every step but this model has none, so the "
             "loaded blocks run on a token layout they were never trained on; set predictor.state_token: "
             "true to keep the released layout")
+    if predictor.config.rope != "meta":
+        report.warnings.append(f"predictor.rope={predictor.config.rope!r}, but the released predictor was trained "
+                               "with Meta's tiled rotary tables: its attention now sees other position codes; "
+                               "set predictor.rope: meta to keep them")
     if predictor.config.predict_residual:
         report.warnings.append("predict_residual is on, but the released predictor predicts the next frame "
                                "directly: its outputs now get the current frame added")

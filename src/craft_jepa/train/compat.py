@@ -26,7 +26,7 @@ _MAY_CHANGE = {"predictor": {"activation_checkpointing", "warm_start"},
                "vjepa": {"activation_checkpointing", "load_predictor", "ema", "crop_scale", "crop_aspect"}}
 # Settings added after checkpoints were written: absent in an old checkpoint means this value.
 # (Runs before clip.hotbar_start existed injected hotbar keys with VPT's convention: "zero".)
-_ABSENT_MEANS = {("predictor", "state_token"): False, ("clip", "max_crop_aspect"): 1.0, ("clip", "hotbar_start"): "zero"}
+_ABSENT_MEANS = {("predictor", "state_token"): False, ("predictor", "rope"): "meta", ("clip", "max_crop_aspect"): 1.0, ("clip", "hotbar_start"): "zero"}
 
 
 class CheckpointMismatchError(RuntimeError):
