@@ -137,3 +137,13 @@ def test_segment_split_never_puts_one_segment_on_both_sides():
 def test_micro_f1():
     assert micro_f1(torch.tensor([1.0, 0, 1]), torch.tensor([1.0, 0, 0])) == pytest.approx(2 / 3)
     assert math.isnan(micro_f1(torch.zeros(3), torch.zeros(3)))
+
+
+def test_mirrored_camera_sees_which_axis_the_world_uses():
+    from craft_jepa.eval.sensitivity import mirrored_camera
+
+    world = LinearWorld(active=[0, 2])  # only yaw (mouse_dx, yaw_diff) moves the world
+    z, actions, states = world.clips(c=12, t=4)
+    out = mirrored_camera(world, z, actions, states, lambda a: a, NAMES, CONT, seed=0, batch_size=5)
+    assert out["yaw"]["lo"] > 1.5  # reversing the yaw costs the exact model a lot...
+    assert out["pitch"]["value"] == pytest.approx(1.0) and out["pitch"]["hi"] == pytest.approx(1.0)  # ...pitch nothing

@@ -94,7 +94,7 @@ def _horizon_table(horizons: dict, metric: str) -> list[str]:
     return lines
 
 
-def _planning_table(plan: dict) -> list[str]:
+def planning_table(plan: dict) -> list[str]:
     """Each planning score beside the constant guesses it must beat, with its spread."""
     summary = plan.get("summary", {})
     seeds = summary.get("cem_seeds", {})
@@ -151,6 +151,13 @@ def render_markdown(report: dict) -> str:
             lines.append(f"| {group} | {_fmt(row['delta_l1'])} | {_fmt(row['changed_fraction'])} "
                          f"| {_fmt(row['delta_l1_per_changed_step'])} |")
         lines.append("")
+    if "mirrored_camera" in report:
+        lines += ["## Does the model know which way the camera turned?", "",
+                  "Teacher-forced L1 with the recorded yaw (or pitch) reversed, over L1 with the recorded "
+                  "actions (95 % interval over clips). 1.0: the prediction ignores that axis's direction.", "",
+                  "| reversed axis | L1 ratio |", "|---|---|"]
+        lines += [f"| {axis} | {_ratio(row)} |" for axis, row in report["mirrored_camera"].items()]
+        lines.append("")
     if "probe" in report:
         probe = report["probe"]
         rows = {k: v for k, v in probe.items() if "action_f1" in v}
@@ -170,7 +177,7 @@ def render_markdown(report: dict) -> str:
     if "planning" in report:
         plan = report["planning"]
         lines += ["## Offline planning (start = frame t, goal = frame t+k of held-out clips)", ""]
-        lines += _planning_table(plan)
+        lines += planning_table(plan)
         lines += ["| metric | value |", "|---|---|"]
         lines += [f"| {k} | {_fmt(v)} |" for k, v in plan.get("summary", {}).items()]
         lines.append("")

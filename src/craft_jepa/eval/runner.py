@@ -24,7 +24,7 @@ from craft_jepa.eval.groups import feature_group
 from craft_jepa.eval.loading import LoadedRun
 from craft_jepa.eval.metrics import evaluate_horizons, pooled_teacher_forced
 from craft_jepa.eval.probe import ProbeConfig, inverse_dynamics_probe
-from craft_jepa.eval.sensitivity import action_sensitivity
+from craft_jepa.eval.sensitivity import action_sensitivity, mirrored_camera
 from craft_jepa.eval.spread import margin_check
 from craft_jepa.train.losses import normalize_targets
 
@@ -145,6 +145,8 @@ def evaluate_encoded(run: LoadedRun, clips: EncodedClips, config: EvalConfig) ->
     groups = [feature_group(n, bool(c)) for n, c in zip(layout.feature_names, layout.continuous_mask)]
     sensitivity = action_sensitivity(predictor, clips.z, scaled, clips.states, groups,
                                      seed=config.seed, **kw)
+    mirrored = mirrored_camera(predictor, clips.z, clips.actions, clips.states, run.scale,
+                               layout.feature_names, layout.continuous_mask.tolist(), seed=config.seed, **kw)
     timings["sensitivity_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -166,6 +168,7 @@ def evaluate_encoded(run: LoadedRun, clips: EncodedClips, config: EvalConfig) ->
         "headline": headline(horizons, config.margin),
         "horizons": horizons,
         "sensitivity": sensitivity,
+        "mirrored_camera": mirrored,
         "probe": probe,
         "data_stats": clips.stats,
         "timings": timings,

@@ -59,3 +59,40 @@ def action_sensitivity(predictor: PredictorLike, z: Tensor, actions: Tensor, sta
         }
         for g in names
     }
+
+
+@torch.no_grad()
+def mirrored_camera(predictor: PredictorLike, z: Tensor, raw_actions: Tensor, states: Tensor,
+                    scale, feature_names: Sequence[str], continuous_mask: Sequence[bool],
+                    seed: int = 0, batch_size: int = 8, device: torch.device | str | None = None
+                    ) -> dict[str, dict[str, float]]:
+    """Does the model know which WAY the camera turned? Teacher-forced L1 with the recorded
+    yaw (or pitch) reversed, over the L1 with the recorded actions, paired over clips with a
+    95 % bootstrap interval. 1.0: the prediction ignores the direction of that axis.
+
+    raw_actions (C, T-1, A) in layout units; `scale` maps them to the predictor's inputs."""
+    from craft_jepa.eval.groups import camera_axis
+    from craft_jepa.eval.metrics import l1_per_step
+    from craft_jepa.eval.spread import ratio_interval
+
+    device = torch.device(device) if device is not None else z.device
+    axes = {0: [], 1: []}  # yaw / pitch feature columns (mouse units and degrees alike)
+    for i, (name, cont) in enumerate(zip(feature_names, continuous_mask)):
+        found = camera_axis(name) if cont else None
+        if found is not None:
+            axes[found[0]].append(i)
+    per_clip: dict[str, list[Tensor]] = {"recorded": [], "yaw": [], "pitch": []}
+    for lo in range(0, z.shape[0], batch_size):
+        sl = slice(lo, lo + batch_size)
+        zb, sb = z[sl].to(device), states[sl].to(device)
+        variants = {"recorded": raw_actions[sl]}
+        for name, axis in (("yaw", 0), ("pitch", 1)):
+            flipped = raw_actions[sl].clone()
+            flipped[..., axes[axis]] = -flipped[..., axes[axis]]
+            variants[name] = flipped
+        for name, raw in variants.items():
+            pred = predict_teacher_forced(predictor, zb, scale(raw.float()).to(device), sb)
+            per_clip[name].append(l1_per_step(pred, zb[:, 1:]).mean(1).double().cpu())  # (b,)
+    recorded = torch.cat(per_clip["recorded"]).numpy()
+    return {name: ratio_interval(torch.cat(per_clip[name]).numpy(), recorded, seed)
+            for name in ("yaw", "pitch") if axes[0 if name == "yaw" else 1]}
