@@ -23,7 +23,8 @@ BASE = yaml.safe_load(PRESET.read_text())
 BASE["data"]["train_shards"] = "/data/shard-{000000..000009}.tar"
 BASE_TEXT = yaml.safe_dump(BASE, sort_keys=False)
 # CRAFT_JEPA_FUZZ_EXAMPLES=4000 for a longer hunt (about a minute per test on 2 cores).
-FUZZ = settings(max_examples=int(os.environ.get("CRAFT_JEPA_FUZZ_EXAMPLES", 200)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=int(os.environ.get("CRAFT_JEPA_FUZZ_EXAMPLES", 200)), deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])  # derandomized: see tests/conftest.py
 SCRATCH = Path(tempfile.mkdtemp(prefix="config-fuzz-"))
 
 

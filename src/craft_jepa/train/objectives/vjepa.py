@@ -56,9 +56,13 @@ class VJEPAConfig:
     def __post_init__(self) -> None:
         if not self.masks:
             raise ValueError("masks: at least one mask generator is needed")
+        bad = [i for i, m in enumerate(self.masks) if not isinstance(m, MaskBlockConfig)]
+        if bad:
+            raise ValueError(f"masks: entry {bad[0]} is {self.masks[bad[0]]!r}, not a mask generator "
+                             "(blocks, scale, aspect)")
         if self.predictor.num_mask_tokens != len(self.masks):
-            raise ValueError(f"predictor.num_mask_tokens={self.predictor.num_mask_tokens} must equal the number "
-                             f"of mask generators ({len(self.masks)}): one learned mask token each")
+            raise ValueError(f"masks: {len(self.masks)} mask generators but predictor.num_mask_tokens="
+                             f"{self.predictor.num_mask_tokens}: one learned mask token each")
         if not all(0.0 <= m <= 1.0 for m in self.ema):
             raise ValueError(f"ema momenta must lie in [0, 1], got {self.ema}")
         for name in ("crop_scale", "crop_aspect"):
