@@ -4,11 +4,14 @@ Each stage calls the same code the real commands use; only the sizes are tiny:
 
 1. synth     synthetic VPT recordings (H.264 640x360 mp4 + jsonl) packed into shards
 2. scaler    action standardization fitted on the training shards' jsonl only
-3. train     a small predictor against a random-weight `vit_tiny` encoder (configs/tiny-cpu.yaml)
-4. eval      held-out latent prediction vs copy-last / mean / zeroed / shuffled-action baselines,
-             action sensitivity, the inverse-dynamics probe, offline CEM planning
-5. plan      one start frame -> goal frame plan, printed in VPT terms
+3. encode    the feature cache: every training window encoded once by the frozen encoder
+4. train     the predictor of configs/tiny-world-model.yaml from the cached features
+5. eval      held-out latent prediction vs copy-last / mean / zeroed / shuffled-action baselines,
+             action sensitivity, the inverse-dynamics probe, offline CEM planning over seeds
+6. plan      one start frame -> goal frame plan, printed in VPT terms
 
+`ToyWorld` holds the sizes; the bar tests (tests/eval, tests/planning) and
+benchmarks/planning_grid.py run these same functions with the same preset.
 Everything lands under OUT; OUT/README.md says where.
 """
 
@@ -20,13 +23,23 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-# Demo sizes. Training recordings differ in seed from the held-out ones (the last shards).
-DEMO_TRAIN_RECORDINGS = 12
-DEMO_VAL_RECORDINGS = 3
-DEMO_SECONDS = 20.0
-# Optimizer steps per minute of the --minutes training budget, measured on a 2-core CPU
-# (about 0.2 s per tiny step); the schedule needs its length up front.
-STEPS_PER_MINUTE = 240
+
+@dataclass(frozen=True)
+class ToyWorld:
+    """Data sizes of the demo and the bar tests. Held-out recordings have other seeds than the
+    training ones; each gives `windows_per_heldout` evaluation clips (>= 8 segments and >= 40
+    turning pairs, so that a planning score rests on enough pairs)."""
+
+    train_recordings: int = 16
+    train_seconds: float = 20.0
+    heldout_recordings: int = 36
+    heldout_seconds: float = 6.0
+    windows_per_heldout: int = 2
+    heldout_seed_offset: int = 1000  # held-out recordings use seeds seed + offset + i
+
+    @property
+    def eval_clips(self) -> int:
+        return self.heldout_recordings * self.windows_per_heldout
 
 
 @dataclass
@@ -38,23 +51,32 @@ class DemoResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def tiny_preset_path() -> Path:
-    """configs/tiny-cpu.yaml, shipped inside the package (the repo's configs/ points there)."""
-    return Path(str(resources.files("craft_jepa") / "configs" / "tiny-cpu.yaml"))
+def preset_path(name: str = "tiny-world-model.yaml") -> Path:
+    """A preset shipped inside the package (the repo's configs/ points there)."""
+    return Path(str(resources.files("craft_jepa") / "configs" / name))
+
+
+def toy_cem():
+    """The CEM settings of the demo and the bar tests (see `evaluate`)."""
+    from craft_jepa.planning.cem import CEMConfig
+
+    return CEMConfig(horizon=2, samples=200, top_k=10, iterations=6)
 
 
 def _say(message: str) -> None:
     print(f"[demo] {message}", flush=True)
 
 
-def make_data(out: Path, seed: int, recordings: int, val_recordings: int, seconds: float) -> tuple[list[str], list[str]]:
+def make_data(out: Path, seed: int, world: ToyWorld = ToyWorld()) -> tuple[list[str], list[str]]:
     """Synthetic recordings -> (train shard paths, held-out shard paths), one segment per shard."""
     from craft_jepa.data.synth import write_synth_dataset
 
-    total = recordings + val_recordings
-    dataset = write_synth_dataset(str(out / "data"), seconds=(seconds,) * total, seed=seed, per_shard=1)
-    shards = sorted(dataset.shard_urls)
-    return shards[:recordings], shards[recordings:]
+    train = write_synth_dataset(str(out / "data" / "train"), seconds=(world.train_seconds,) * world.train_recordings,
+                                seed=seed, per_shard=1)
+    heldout = write_synth_dataset(str(out / "data" / "heldout"),
+                                  seconds=(world.heldout_seconds,) * world.heldout_recordings,
+                                  seed=seed + world.heldout_seed_offset, per_shard=1)
+    return sorted(train.shard_urls), sorted(heldout.shard_urls)
 
 
 def fit_scaler(train_shards: list[str], path: Path) -> None:
@@ -64,37 +86,63 @@ def fit_scaler(train_shards: list[str], path: Path) -> None:
     result.scaler.save(str(path))
 
 
-def train_model(run_dir: Path, train_shards: list[str], val_shards: list[str], scaler: Path,
-                steps: int, seed: int) -> None:
-    from craft_jepa.configuration import load_config, read_yaml
+def _config(overrides: list[str], features: Path | str = "unset"):
+    """The preset with `overrides`; ${VPT_FEATURES_PATH} stands for `features`."""
+    from craft_jepa.configuration import load_config
     from craft_jepa.train.config import RunConfig
+
+    return load_config(RunConfig, str(preset_path()), overrides, env={"VPT_FEATURES_PATH": str(features)})
+
+
+def encode_cache(shards: list[str], out: Path, windows: str, seed: int = 0) -> Path:
+    """The feature cache of `shards` under OUT (fp32 tokens: training then sees exactly the
+    latents a video run would); -> its folder."""
+    from craft_jepa.train.encode_features import EncodeConfig, encode_features
+
+    cfg = _config([], features=out)  # only its clip and encoder sections matter here
+    encode_features(cfg.clip, cfg.encoder, EncodeConfig(
+        data=shards, out=str(out / "features-{000000..}.tar"), windows=windows, dtype="fp32", seed=seed,
+        workers=0, progress=False))
+    return out
+
+
+def train_model(run_dir: Path, train_features: Path, val_features: Path, scaler: Path, seed: int,
+                extra: list[str] = ()) -> None:
+    """Train the preset's predictor from the feature cache (`extra`: more `key=value` overrides)."""
+    import torch
+
     from craft_jepa.train.loop import train
 
-    base = read_yaml(tiny_preset_path())
-    base["data"].update({"train_shards": train_shards, "val_shards": val_shards, "val_fraction": 0.0,
-                         "scaler": str(scaler)})
     overrides = [
         f"run_dir={run_dir}",
         f"seed={seed}",
-        f"schedule.total_steps={steps}",
-        f"schedule.decay_steps={max(steps // 5, 1)}",
-        f"validation.every={max(steps // 4, 1)}",
-        f"checkpoint.latest_every={max(steps // 4, 1)}",
-        f"checkpoint.every={steps}",
+        f"predictor.init_seed={seed}",
+        f"data.train_shards={train_features}",
+        f"data.val_shards={val_features}",
+        f"data.scaler={scaler}",
+        *extra,
     ]
-    cfg = load_config(RunConfig, base, overrides, env={})
-    train(cfg)
+    threads = torch.get_num_threads()
+    try:
+        train(_config(overrides), single_process=True)
+    finally:
+        torch.set_num_threads(threads)
 
 
-def evaluate(run_dir: Path, val_shards: list[str], out: Path, seed: int) -> dict:
+def evaluate(run_dir: Path, heldout: list[str], out: Path, seed: int, world: ToyWorld = ToyWorld(),
+             cem_seeds: tuple[int, ...] = (0, 1, 2), progress: bool = True) -> dict:
+    """Held-out evaluation and offline planning (camera planned, horizon 2), as `craft-jepa eval`.
+
+    CEM draws 200 samples for 6 iterations (V-JEPA 2-AC: 400 for 10): planning the camera alone
+    searches 2 angles x 2 steps, where the smaller search scored the same (docs/world-model.md)."""
     from craft_jepa.eval.runner import EvalConfig
-    from craft_jepa.planning.cem import CEMConfig
     from craft_jepa.planning.evaluate import evaluate_run
     from craft_jepa.planning.offline import OfflinePlanConfig
 
-    eval_cfg = EvalConfig(clips=48, windows_per_segment=16, seed=seed)
-    plan_cfg = OfflinePlanConfig(pairs=24, cem=CEMConfig(horizon=2, seed=seed))
-    report, _ = evaluate_run(run_dir, val_shards, out, eval_cfg, plan_cfg, which="best")
+    eval_cfg = EvalConfig(clips=world.eval_clips, windows_per_segment=world.windows_per_heldout, seed=seed,
+                          progress=progress)
+    plan_cfg = OfflinePlanConfig(pairs=world.eval_clips, min_yaw_deg=2.0, cem_seeds=cem_seeds, cem=toy_cem())
+    report, _ = evaluate_run(run_dir, heldout, out, eval_cfg, plan_cfg, which="latest")
     return report
 
 
@@ -128,27 +176,26 @@ def plan_once(run_dir: Path, val_shard: str, out: Path, seed: int) -> str:
 
 
 def write_summary(result: DemoResult) -> Path:
-    head = result.report["headline"]
-    planning = result.report.get("planning", {}).get("summary", {})
+    from craft_jepa.eval.report import headline_lines, planning_table
+
     rows = [
         "# craft-jepa demo results",
         "",
-        "Synthetic VPT recordings, random-weight `vit_tiny` encoder, tiny predictor, CPU.",
+        "Synthetic VPT recordings, the `configs/tiny-world-model.yaml` predictor over a frozen "
+        "random-weight `vit_tiny` encoder, trained on CPU from the feature cache. Ratios are "
+        "baseline / model latent L1 with 95 % bootstrap intervals over held-out clips.",
         "",
-        "| held-out, horizon 1 | latent L1 |",
-        "|---|---|",
-        f"| trained model | {head['model_l1_h1']:.4f} |",
-        f"| copy last frame | {head['copy_last_l1_h1']:.4f} |",
-        f"| model, actions shuffled | {head['shuffled_actions_l1_h1']:.4f} |",
+        "```",
+        *headline_lines(result.report),
+        "```",
         "",
     ]
-    if planning:
-        rows += [f"Offline planning: yaw sign agreement {planning['yaw_sign_agreement']:.2f} over "
-                 f"{planning['turning_pairs']} turning pairs (chance 0.5).", ""]
+    if "planning" in result.report:
+        rows += ["## Offline planning", "", *planning_table(result.report["planning"])]
     rows += [
         "## Where things are",
         "",
-        f"- recordings and shards: `{result.out / 'data'}`",
+        f"- recordings and shards: `{result.out / 'data'}`; the feature cache: `{result.out / 'features'}`",
         f"- run (config, scaler, checkpoints, metrics.csv, TensorBoard): `{result.run_dir}`",
         f"- evaluation report and plots: `{result.out / 'eval' / 'report.md'}`",
         f"- one plan toward a goal frame: `{result.out / 'plan.txt'}` (frames: plan_start.png, plan_goal.png)",
@@ -162,9 +209,8 @@ def write_summary(result: DemoResult) -> Path:
     return path
 
 
-def run_demo(out: str | Path, minutes: float = 4.0, seed: int = 0,
-             recordings: int = DEMO_TRAIN_RECORDINGS, val_recordings: int = DEMO_VAL_RECORDINGS,
-             seconds: float = DEMO_SECONDS) -> DemoResult:
+def run_demo(out: str | Path, seed: int = 0, steps: int | None = None, world: ToyWorld = ToyWorld()) -> DemoResult:
+    """The whole pipeline; `steps` overrides the preset's training length."""
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
@@ -176,23 +222,31 @@ def run_demo(out: str | Path, minutes: float = 4.0, seed: int = 0,
         timings[name] = now - clock
         clock = now
 
-    _say(f"1/5 writing {recordings + val_recordings} synthetic recordings of {seconds:.0f} s and packing shards")
-    train_shards, val_shards = make_data(out, seed, recordings, val_recordings, seconds)
+    _say(f"1/6 writing {world.train_recordings} training and {world.heldout_recordings} held-out "
+         "synthetic recordings and packing shards")
+    train_shards, heldout = make_data(out, seed, world)
     lap("synth_and_pack")
-    _say("2/5 fitting the action scaler on the training shards (jsonl only)")
+    _say("2/6 fitting the action scaler on the training shards (jsonl only)")
     scaler = out / "scaler.json"
     fit_scaler(train_shards, scaler)
     lap("fit_scaler")
-    steps = max(int(minutes * STEPS_PER_MINUTE), 20)
+    _say("3/6 encoding every training window once with the frozen encoder (the feature cache)")
+    train_features = encode_cache(train_shards, out / "features" / "train", "all")
+    val_features = encode_cache(heldout, out / "features" / "heldout", "val")
+    lap("encode")
     run_dir = out / "run"
-    _say(f"3/5 training the predictor for {steps} steps (about {minutes:g} min)")
-    train_model(run_dir, train_shards, val_shards, scaler, steps, seed)
+    extra = [] if steps is None else [f"schedule.total_steps={steps}", f"schedule.warmup_steps={min(20, steps // 10)}",
+                                      f"schedule.decay_steps={max(steps * 15 // 100, 1)}",
+                                      f"validation.every={max(steps // 4, 1)}", f"checkpoint.latest_every={max(steps // 4, 1)}",
+                                      f"checkpoint.every={steps}"]
+    _say(f"4/6 training the predictor from the cached features ({_config(extra).schedule.total_steps} steps)")
+    train_model(run_dir, train_features, val_features, scaler, seed, extra)
     lap("train")
-    _say("4/5 evaluating on held-out recordings against the baselines, with offline planning")
-    report = evaluate(run_dir, val_shards, out / "eval", seed)
+    _say("5/6 evaluating on held-out recordings against the baselines, with offline planning")
+    report = evaluate(run_dir, heldout, out / "eval", seed, world)
     lap("eval")
-    _say("5/5 planning from a held-out start frame toward its goal frame")
-    plan_text = plan_once(run_dir, val_shards[0], out, seed)
+    _say("6/6 planning from a held-out start frame toward its goal frame")
+    plan_text = plan_once(run_dir, heldout[0], out, seed)
     (out / "plan.txt").write_text(plan_text + "\n")
     lap("plan")
     result = DemoResult(out, run_dir, report, plan_text, timings)

@@ -3,9 +3,9 @@
 - `make_tiny_export(folder)`: an EXPORT_DIR with an untrained tiny predictor (32 px frames,
   2x2 tokens) and a scaler fitted on synthetic-like camera statistics. Built in
   milliseconds, through the public export format of `train.export`.
-- `trained_and_encoded(root)`: a RUN_DIR trained by the real loop on the bar's synthetic
-  shards for a few CPU minutes plus its encoded held-out clips; built once per test session
-  (memoized here because the eval and planning bar tests share it).
+- `trained_and_encoded(root)`: the demo's toy world model (craft_jepa.demo pipeline, trained by
+  the real loop from the feature cache) plus its encoded held-out clips; built once per test
+  session (memoized here because the eval and planning bar tests share it).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import numpy as np
 import torch
 
 TINY_FRAMES = 4
-_TRAINED: dict[str, Path] = {}
 
 
 def make_tiny_export(folder: str | os.PathLike[str], seed: int = 0) -> Path:
@@ -55,74 +54,54 @@ def make_tiny_export(folder: str | os.PathLike[str], seed: int = 0) -> Path:
     return out
 
 
-# The bar tests train configs/tiny-cpu.yaml on their own synthetic set: 8 recordings of 12 s,
-# one per shard, the last 2 held out (the shared `synth_dataset` holds out a single segment,
-# mostly inventory-open static frames, which makes held-out metrics meaningless). Overrides
-# only lengthen the schedule and skip work the tests do not read.
-BAR_SECONDS, BAR_SEED, BAR_VAL_FRACTION = (12.0,) * 8, 99, 0.25
-TRAIN_OVERRIDES = [
-    "schedule.total_steps=300",
-    "validation.every=0", "checkpoint.latest_every=1000", "checkpoint.every=1000",
-    "logging.progress_bar=false", "logging.tensorboard=false",
-]
-_DATA: dict[str, list[str]] = {}
+# The bar tests run the demo's own pipeline (craft_jepa.demo: ToyWorld data, the feature cache,
+# configs/tiny-world-model.yaml) once per test session, for one training seed. Torch threads are
+# pinned while it trains: the trained weights depend on the thread count, and CI machines differ
+# in cores. CRAFT_JEPA_BAR_THREADS picks another count (to measure the spread across counts).
+BAR_SEED = 0
+BAR_THREADS = int(os.environ.get("CRAFT_JEPA_BAR_THREADS", "2"))
+_TOY: dict[str, tuple[Path, list[str]]] = {}
 
 
-def bar_shards(root: str | os.PathLike[str]) -> list[str]:
-    """The bar's synthetic shards, generated once per session (about 15 s)."""
+def toy_run(root: str | os.PathLike[str]) -> tuple[Path, list[str]]:
+    """(RUN_DIR, held-out video shards) of the demo pipeline, trained once per session."""
     key = str(root)
-    if key not in _DATA:
-        from craft_jepa.data.synth import write_synth_dataset
+    if key in _TOY:
+        return _TOY[key]
+    from craft_jepa import demo
 
-        data = write_synth_dataset(str(Path(root) / "bar-data"), seconds=BAR_SECONDS, seed=BAR_SEED,
-                                   per_shard=1)
-        _DATA[key] = sorted(data.shard_urls)
-    return _DATA[key]
-
-
-def trained_run(root: str | os.PathLike[str], shards: list[str],
-                val_fraction: float = BAR_VAL_FRACTION) -> Path:
-    """Train configs/tiny-cpu.yaml on `shards` once per session; -> RUN_DIR."""
-    key = ",".join(shards)
-    if key in _TRAINED:
-        return _TRAINED[key]
-    from craft_jepa.configuration import load_config
-    from craft_jepa.train.config import RunConfig
-    from craft_jepa.train.loop import train
-
-    run_dir = Path(root) / "trained-run"
-    config = Path(__file__).resolve().parents[2] / "configs" / "tiny-cpu.yaml"
-    overrides = TRAIN_OVERRIDES + [f"run_dir={run_dir}", f"data.train_shards={json.dumps(list(shards))}",
-                                   f"data.val_fraction={val_fraction}"]
-    os.environ.setdefault("VPT_DATA_PATH", str(Path(shards[0]).parent))
-    cfg = load_config(RunConfig, str(config), overrides)
-    start = time.perf_counter()
-    torch_threads = torch.get_num_threads()
+    out = Path(root) / "toy-world"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(BAR_THREADS)
     try:
-        train(cfg, single_process=True)
+        start = time.perf_counter()
+        train_shards, heldout = demo.make_data(out, BAR_SEED)
+        demo.fit_scaler(train_shards, out / "scaler.json")
+        train_features = demo.encode_cache(train_shards, out / "features" / "train", "all")
+        val_features = demo.encode_cache(heldout, out / "features" / "heldout", "val")
+        demo.train_model(out / "run", train_features, val_features, out / "scaler.json", BAR_SEED,
+                         ["logging.progress_bar=false", "logging.tensorboard=false"])
+        print(f"toy world model: data, features and training in {time.perf_counter() - start:.0f} s")
     finally:
-        torch.set_num_threads(torch_threads)
-    print(f"trained the session's tiny run in {time.perf_counter() - start:.0f} s")
-    _TRAINED[key] = run_dir
-    return run_dir
+        torch.set_num_threads(threads)
+    _TOY[key] = (out / "run", heldout)
+    return _TOY[key]
 
 
 _ENCODED: dict[str, tuple] = {}
-BAR_CLIPS, BAR_WINDOWS = 32, 16
 
 
 def trained_and_encoded(root: str | os.PathLike[str]):
-    """(LoadedRun, EncodedClips of the held-out shards) of the session's trained run."""
-    shards = bar_shards(root)
-    run_dir = trained_run(root, shards)
+    """(LoadedRun, EncodedClips of the held-out shards) of the session's toy world model."""
+    run_dir, heldout = toy_run(root)
     key = str(run_dir)
     if key not in _ENCODED:
-        from craft_jepa.data.shards import split_train_val
+        from craft_jepa.demo import ToyWorld
         from craft_jepa.eval.loading import load_run
         from craft_jepa.eval.runner import EvalConfig, encode_val_clips
 
-        _, val_urls = split_train_val(shards, BAR_VAL_FRACTION)
+        world = ToyWorld()
         run = load_run(run_dir, which="latest")
-        cfg = EvalConfig(clips=BAR_CLIPS, windows_per_segment=BAR_WINDOWS, progress=False)
-        _ENCODED[key] = (run, encode_val_clips(run, val_urls, cfg))
+        cfg = EvalConfig(clips=world.eval_clips, windows_per_segment=world.windows_per_heldout, progress=False)
+        _ENCODED[key] = (run, encode_val_clips(run, heldout, cfg))
     return _ENCODED[key]

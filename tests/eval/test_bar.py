@@ -1,5 +1,5 @@
-"""The bar: a tiny model trained for a few CPU minutes on synthetic recordings beats the
-copy-last and shuffled-action baselines at horizon 1 on held-out clips (with a margin)."""
+"""The bar (issue 12): the demo's toy world model, trained for a few CPU minutes on synthetic
+recordings, beats copy-last and uses its actions on held-out clips, by stated margins."""
 
 from __future__ import annotations
 
@@ -9,13 +9,21 @@ from craft_jepa.eval.runner import EvalConfig, evaluate_encoded
 
 from .runs import trained_and_encoded
 
+# baseline / model latent L1 at h=1 (teacher-forced) the toy configuration must reach:
+COPY_LAST_RATIO = 1 / 0.85  # model L1 <= 0.85 x copy-last
+SHUFFLED_RATIO = 1.15  # shuffled-action L1 >= 1.15 x the model's
+
 
 @pytest.mark.slow
-@pytest.mark.timeout(1200)  # the first bar test trains the session's run (2-10 min on 2 shared cores)
-def test_trained_tiny_model_beats_copy_last_and_shuffled_actions(tmp_path_factory):
+@pytest.mark.timeout(1800)  # the first bar test builds the session's toy world model (about 5 min)
+def test_toy_world_model_beats_copy_last_and_uses_its_actions(tmp_path_factory):
     run, clips = trained_and_encoded(tmp_path_factory.getbasetemp())
+    assert len(set(clips.keys)) >= 8, clips.keys
     report = evaluate_encoded(run, clips, EvalConfig(clips=len(clips), progress=False))
-    tf = report["horizons"]["tf"]
-    model = tf["model"]["l1"][0]
-    assert model < 0.98 * tf["copy_last"]["l1"][0], tf
-    assert model < 0.95 * tf["shuffled_actions"]["l1"][0], tf
+    head = report["headline"]
+    copy_last, shuffled = head["copy_last_over_model_h1"], head["shuffled_over_model_h1"]
+    # the bar on the point estimate, and the whole 95 % interval past it too
+    assert copy_last["lo"] >= COPY_LAST_RATIO, copy_last
+    assert shuffled["lo"] >= SHUFFLED_RATIO, shuffled
+    # the model knows which way the camera turned (reversing the yaw costs it)
+    assert report["mirrored_camera"]["yaw"]["lo"] > 1.0, report["mirrored_camera"]
