@@ -89,3 +89,20 @@ def test_bad_inputs_are_named(model):
         model.encode(torch.zeros(2, 5, 7))
     with pytest.raises(FileNotFoundError):
         WorldModel.from_pretrained("/nonexistent/run")
+
+
+def test_plan_holds_the_features_it_does_not_plan(tmp_path):
+    """Camera-only planning (the default): every other feature of the plan is the hold vector."""
+    import numpy as np
+
+    from craft_jepa.api import WorldModel
+    from eval.runs import make_tiny_export
+
+    model = WorldModel.from_pretrained(make_tiny_export(tmp_path / "export"))
+    start, goal = np.zeros((32, 32, 3), np.uint8), np.full((32, 32, 3), 200, np.uint8)
+    hold = np.zeros(model.action_dim, np.float32)
+    slot = model.feature_names.index("hotbar_3")
+    hold[slot] = 1.0
+    plan = model.plan(start, goal, horizon=2, samples=16, top_k=4, iterations=2, hold=hold)
+    assert np.all(plan.actions[:, 4:] == hold[4:])  # keys, buttons, hotbar slot, GUI: held
+    assert np.any(plan.actions[:, :4] != 0)  # the camera is planned

@@ -149,11 +149,14 @@ class WorldModel:
     def plan(self, start: np.ndarray | Tensor, goal: np.ndarray | Tensor, horizon: int = 2,
              samples: int = 400, top_k: int = 10, iterations: int = 10, momentum: float = 0.15,
              seed: int = 0, energy: EnergyMode = "last", state: np.ndarray | Tensor | None = None,
-             action_space: ActionSpaceConfig | None = None) -> Plan:
+             action_space: ActionSpaceConfig | None = None,
+             hold: np.ndarray | Tensor | None = None) -> Plan:
         """CEM over VPT actions from a start to a goal; each is an image (H, W, 3) or a latent (N, D).
 
         Energy: mean L1 between predicted and goal latents at the last step ("last") or every
-        step ("all"). `state` (S,) is the start state for layouts with states."""
+        step ("all"). `state` (S,) is the start state for layouts with states. Features CEM does
+        not plan (`action_space.plan`, default the camera) take `hold` (A,), a raw layout vector
+        (default 0; pass e.g. the start frame's hotbar slot and GUI flag)."""
         z_start, z_goal = self._as_latent(start), self._as_latent(goal)
         space = ActionSpace.from_layout(self.run.action_layout, self.run.scaler, action_space)
         cfg = CEMConfig(horizon=horizon, samples=samples, top_k=top_k, iterations=iterations,
@@ -161,7 +164,8 @@ class WorldModel:
         if state is None and self.state_dim:
             raise ValueError(f"this model needs the start state ({self.state_dim} values)")
         state_t = None if state is None else torch.as_tensor(np.asarray(state), dtype=torch.float32)[None]
-        result = plan_latents(self.run, space, z_start[None], z_goal[None], cfg, state_t, energy)
+        hold_t = None if hold is None else torch.as_tensor(np.asarray(hold), dtype=torch.float32).reshape(1, -1)
+        result = plan_latents(self.run, space, z_start[None], z_goal[None], cfg, state_t, energy, hold=hold_t)
         actions = result.actions[0].cpu().numpy()  # (H, A)
         return Plan(actions, float(result.energy[0]), self.feature_names, self.describe(actions))
 

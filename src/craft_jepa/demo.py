@@ -109,8 +109,6 @@ def encode_cache(shards: list[str], out: Path, windows: str, seed: int = 0) -> P
 def train_model(run_dir: Path, train_features: Path, val_features: Path, scaler: Path, seed: int,
                 extra: list[str] = ()) -> None:
     """Train the preset's predictor from the feature cache (`extra`: more `key=value` overrides)."""
-    import torch
-
     from craft_jepa.train.loop import train
 
     overrides = [
@@ -122,11 +120,7 @@ def train_model(run_dir: Path, train_features: Path, val_features: Path, scaler:
         f"data.scaler={scaler}",
         *extra,
     ]
-    threads = torch.get_num_threads()
-    try:
-        train(_config(overrides), single_process=True)
-    finally:
-        torch.set_num_threads(threads)
+    train(_config(overrides), single_process=True)
 
 
 def evaluate(run_dir: Path, heldout: list[str], out: Path, seed: int, world: ToyWorld = ToyWorld(),
@@ -168,7 +162,9 @@ def plan_once(run_dir: Path, val_shard: str, out: Path, seed: int) -> str:
     for name, index in (("start", 0), ("goal", 2)):
         images[name] = (frames[index].numpy() * std + mean).transpose(1, 2, 0).clip(0, 1)  # (H, W, 3)
         plt.imsave(out / f"plan_{name}.png", images[name])
-    plan = model.plan(images["start"], images["goal"], horizon=2, seed=seed)
+    # The hotbar slot and GUI flag are what the start frame shows: hold them while planning the camera.
+    plan = model.plan(images["start"], images["goal"], horizon=2, seed=seed, samples=200, iterations=6,
+                      hold=batch["actions"][0, 0])
     recorded = model.describe(batch["actions"][0, :2])
     lines = ["planned (CEM, horizon 2):", plan.describe(), "recorded:"]
     lines += [f"  step {i}: " + json.dumps(step) for i, step in enumerate(recorded)]
@@ -209,9 +205,25 @@ def write_summary(result: DemoResult) -> Path:
     return path
 
 
-def run_demo(out: str | Path, seed: int = 0, steps: int | None = None, world: ToyWorld = ToyWorld()) -> DemoResult:
+# Torch threads of the whole demo: float rounding, and so the trained weights, depend on the
+# thread count, and the demo must give the same numbers on every machine.
+DEMO_THREADS = 2
+
+
+def run_demo(out: str | Path, seed: int = 0, steps: int | None = None, world: ToyWorld = ToyWorld(),
+             threads: int = DEMO_THREADS) -> DemoResult:
     """The whole pipeline; `steps` overrides the preset's training length."""
-    out = Path(out).resolve()
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _run_demo(Path(out).resolve(), seed, steps, world)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run_demo(out: Path, seed: int, steps: int | None, world: ToyWorld) -> DemoResult:
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     clock = time.perf_counter()

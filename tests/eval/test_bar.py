@@ -22,6 +22,8 @@ def test_toy_world_model_beats_copy_last_and_uses_its_actions(tmp_path_factory):
     report = evaluate_encoded(run, clips, EvalConfig(clips=len(clips), progress=False))
     head = report["headline"]
     copy_last, shuffled = head["copy_last_over_model_h1"], head["shuffled_over_model_h1"]
+    print("latent bar:", {"copy_last/model": copy_last, "shuffled/model": shuffled,
+                          "reversed_yaw/model": report["mirrored_camera"]["yaw"]})
     # the bar on the point estimate, and the whole 95 % interval past it too
     assert copy_last["lo"] >= COPY_LAST_RATIO, copy_last
     assert shuffled["lo"] >= SHUFFLED_RATIO, shuffled
