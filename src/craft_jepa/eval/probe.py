@@ -12,8 +12,8 @@ would score memory instead of dynamics. It is scored on the held-out segments wi
   present frame, so `real` and `predicted` must beat it to show action information;
 - majority: no probe, the fitting set's mean camera and majority value of each binary.
 Binary features are scored per feature group (movement, buttons, hotbar keys, gui keys,
-other) as F1 within the group; `action_f1` is the mean over groups with positives in the
-scored set. State-like features (the selected hotbar slot, the GUI-open flag) are visible
+other) as F1 within the group; `action_f1` is the mean over the groups with recorded positives
+in the scored set (the same groups for every row). State-like features (the selected hotbar slot, the GUI-open flag) are visible
 in z_t itself: they are scored apart (`state_f1`) and never enter `action_f1`.
 The camera is scored as the mean absolute error in degrees.
 """
@@ -111,9 +111,12 @@ class InverseDynamicsProbe:
         groups = self.binary_groups()
         action_scores = []
         for group, cols in groups.items():
-            f1 = micro_f1(predicted[:, cols], actions[:, cols].float())
+            target = actions[:, cols].float()
+            # A group with no recorded positives has no F1 to score (NaN), whatever a row
+            # predicts: every row is then averaged over the same groups.
+            f1 = micro_f1(predicted[:, cols], target) if target.sum() > 0 else float("nan")
             out[f"f1_{group}"] = f1
-            if group != "state" and f1 == f1:  # NaN: no positives in this group at all
+            if group != "state" and f1 == f1:
                 action_scores.append(f1)
         out["action_f1"] = sum(action_scores) / len(action_scores) if action_scores else float("nan")
         out["state_f1"] = out.get("f1_state", float("nan"))
