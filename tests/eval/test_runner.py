@@ -112,3 +112,20 @@ def test_eval_refuses_data_the_run_trained_on(export_dir, synth_dataset, tmp_pat
     # held-out shards pass, and --allow-train-data lets a user evaluate on training data on purpose
     evaluate_run(export, shards[-1:], tmp_path / "c", eval_cfg, None)
     evaluate_run(export, shards, tmp_path / "d", eval_cfg, None, allow_train_data=True)
+
+
+def test_segment_keys_of_video_and_feature_shards(tmp_path):
+    import io
+    import tarfile
+
+    from craft_jepa.eval.overlap import segment_keys
+
+    stem = "brave-ivory-marten-78e0b2d9d1d0-20210616-134107"
+    for name, members in (("video.tar", [f"{stem}.mp4", f"{stem}.jsonl", f"{stem}.options.json"]),
+                          ("features.tar", [f"{stem}_000000.json", f"{stem}_000244.safetensors"])):
+        with tarfile.open(tmp_path / name, "w") as archive:
+            for member in members:
+                info = tarfile.TarInfo(member)
+                info.size = 1
+                archive.addfile(info, io.BytesIO(b"x"))
+        assert segment_keys(str(tmp_path / name)) == {stem}, name

@@ -13,6 +13,7 @@ cannot be found on this machine, the check says so and evaluation goes on.
 from __future__ import annotations
 
 import os
+import re
 import tarfile
 import warnings
 from collections.abc import Iterable, Sequence
@@ -48,13 +49,17 @@ def training_shards(run_or_export_dir: str | os.PathLike[str]) -> list[str] | No
     return train
 
 
+_RUN_SUFFIX = re.compile(r"_\d+$")  # feature shards name a sample KEY_<start tick>
+
+
 def segment_keys(shard: str) -> set[str]:
-    """Sample keys (the part of each member name before the first dot) of a local tar shard."""
+    """Segment keys of a local tar shard: each member name before its first dot, less the
+    `_<start tick>` a feature shard appends (VPT stems end in -HHMMSS, never in _digits)."""
     keys = set()
     with tarfile.open(shard, mode="r:") as archive:
         for member in archive:
             name = os.path.basename(member.name)
-            keys.add(name.split(".", 1)[0])
+            keys.add(_RUN_SUFFIX.sub("", name.split(".", 1)[0]))
     return keys
 
 
