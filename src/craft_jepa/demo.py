@@ -162,9 +162,13 @@ def plan_once(run_dir: Path, val_shard: str, out: Path, seed: int) -> str:
     for name, index in (("start", 0), ("goal", 2)):
         images[name] = (frames[index].numpy() * std + mean).transpose(1, 2, 0).clip(0, 1)  # (H, W, 3)
         plt.imsave(out / f"plan_{name}.png", images[name])
-    # The hotbar slot and GUI flag are what the start frame shows: hold them while planning the camera.
+    # The hotbar slot and GUI flag are what the start frame shows: hold them (and only them, keys
+    # stay 0) while planning the camera.
+    from craft_jepa.planning.action_space import ActionSpace
+
+    space = ActionSpace.from_layout(model.run.action_layout, model.run.scaler)
     plan = model.plan(images["start"], images["goal"], horizon=2, seed=seed, samples=200, iterations=6,
-                      hold=batch["actions"][0, 0])
+                      hold=space.hold_from(batch["actions"][0, 0]))
     recorded = model.describe(batch["actions"][0, :2])
     lines = ["planned (CEM, horizon 2):", plan.describe(), "recorded:"]
     lines += [f"  step {i}: " + json.dumps(step) for i, step in enumerate(recorded)]
