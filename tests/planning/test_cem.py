@@ -141,6 +141,14 @@ def test_config_validation_names_the_field():
         ActionSpaceConfig(key_init_prob=2.0)
 
 
+def test_offline_planning_refuses_a_cem_seed_it_would_not_use():
+    from craft_jepa.planning.offline import OfflinePlanConfig
+
+    with pytest.raises(ValueError, match=r"cem.seed=7 is not used.*cem_seeds=\(7,\)"):
+        OfflinePlanConfig(cem=CEMConfig(seed=7), cem_seeds=(0, 1))
+    assert OfflinePlanConfig(cem=CEMConfig(seed=1), cem_seeds=(1, 2)).cem_seeds == (1, 2)
+
+
 def test_groups_of_the_stock_vpt38_layout():
     from craft_jepa.vpt.layouts import get_action_layout
 

@@ -42,7 +42,7 @@ class OfflinePlanConfig:
     min_yaw_deg: float = 1.0  # smaller recorded turns do not count for sign agreement
     energy: EnergyMode = "last"
     plan_batch: int = 8  # pairs planned together (rows per energy call: plan_batch * samples)
-    cem_seeds: tuple[int, ...] = (0,)  # CEM runs once per seed (cem.seed is ignored); spread over them
+    cem_seeds: tuple[int, ...] = (0,)  # CEM runs once per seed (in place of cem.seed); spread over them
     landscape_points: int = 21  # grid size per axis (0: no landscape)
     cem: CEMConfig = field(default_factory=CEMConfig)  # cem.horizon = k = goal offset
     action_space: ActionSpaceConfig = field(default_factory=ActionSpaceConfig)
@@ -56,6 +56,10 @@ class OfflinePlanConfig:
         self.cem_seeds = tuple(int(x) for x in self.cem_seeds)
         if not self.cem_seeds:
             raise ValueError("OfflinePlanConfig.cem_seeds must name at least one seed")
+        if self.cem.seed != CEMConfig().seed and self.cem.seed not in self.cem_seeds:
+            # A seed set here would be silently replaced by cem_seeds: say so instead.
+            raise ValueError(f"OfflinePlanConfig.cem.seed={self.cem.seed} is not used: offline planning runs "
+                             f"CEM once per seed in cem_seeds={self.cem_seeds}; set cem_seeds=({self.cem.seed},)")
         if self.energy not in ("last", "all"):
             raise ValueError(f"OfflinePlanConfig.energy must be 'last' or 'all', got {self.energy!r}")
 
