@@ -207,6 +207,10 @@ def test_cli_encode_then_train_from_pooled_features(synth_dataset, tmp_path):
     with pytest.raises(ValueError, match="needs data.scaler"):
         train(load_config(RunConfig, REPO / "configs/tiny-cpu.yaml", overrides), single_process=True)
     overrides.append(f"data.scaler={features / 'scaler.json'}")
+    # Features of another random encoder (same name and width): refused, naming the shard and the seed.
+    with pytest.raises(ValueError, match=r"features-00000\d\.tar.*another encoder.*encoder\.init_seed: 0 -> 1"):
+        train(load_config(RunConfig, REPO / "configs/tiny-cpu.yaml", [*overrides, "encoder.init_seed=1"]),
+              single_process=True)
     summary = train(load_config(RunConfig, REPO / "configs/tiny-cpu.yaml", overrides), single_process=True)
     assert summary.step == 3 and all(v == v for v in summary.train_losses.values())
     assert summary.val_losses["clips"] > 0

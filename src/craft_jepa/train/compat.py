@@ -64,6 +64,11 @@ def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[
     return found
 
 
+def encoder_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """'encoder.key: stored -> current' for each setting that defines the latents (as on resume)."""
+    return config_differences({"encoder": stored, "objective": "ac"}, {"encoder": current, "objective": "ac"})
+
+
 def scaler_differences(stored: dict[str, Any] | None, current: dict[str, Any]) -> list[str]:
     if stored is None:  # written before checkpoints carried the scaler
         return []

@@ -104,8 +104,20 @@ def build_ac_objective(cfg: Any, info: Any, run_dir: Any, urls: list[str]) -> AC
     if cfg.data.source == "features":  # fail now, not in a loader worker, on shards made for another setup
         from craft_jepa.data.features import check_feature_shards
 
-        check_feature_shards(urls, cfg.clip, embed_dim=cfg.encoder.embed_dim,
-                             grid_size=cfg.predictor.grid_size, encoder=cfg.encoder.name)
+        from craft_jepa.configuration import config_to_dict
+        from craft_jepa.data.features import FeatureConfigError
+        from craft_jepa.train.compat import encoder_differences
+
+        meta = check_feature_shards(urls, cfg.clip, embed_dim=cfg.encoder.embed_dim,
+                                    grid_size=cfg.predictor.grid_size, encoder=cfg.encoder.name)
+        # Same name and width is not the same encoder: other weights (checkpoint, seed) give other
+        # latents, and eval / planning re-encode video with the run's encoder.
+        if meta.encoder_config:
+            differences = encoder_differences(meta.encoder_config, config_to_dict(cfg.encoder))
+            if differences:
+                raise FeatureConfigError(f"{urls[0]} (encoded from {meta.source or '?'}): the feature shards were "
+                                         "encoded by another encoder than the run's (feature shard -> run): "
+                                         + "; ".join(differences))
     seed_everything(cfg.seed)  # identical predictor init on every rank
     predictor = ACPredictor(cfg.predictor)
     encoder = FrozenEncoder.from_config(cfg.encoder, info.device) if cfg.data.source == "video" else None
