@@ -60,7 +60,9 @@ class WorldModel:
     @classmethod
     def from_pretrained(cls, run_or_export_dir: str | os.PathLike[str], device: str | torch.device = "cpu",
                         which: str = "best", encoder_checkpoint: str | os.PathLike[str] | None = None) -> WorldModel:
-        """Load RUN_DIR (checkpoints/best.pt, else latest.pt) or EXPORT_DIR.
+        """Load RUN_DIR (checkpoints/best.pt, else latest.pt) or EXPORT_DIR, or an export on the
+        Hugging Face Hub: `"org/name"` (when no such local path exists) or `"hf://org/name@revision"`,
+        read from the Hub cache and downloaded when allowed (HF_HOME, HF_HUB_OFFLINE, HF_TOKEN).
 
         `encoder_checkpoint`: the encoder weights' path on this machine, when the export names
         another (the training cluster's)."""

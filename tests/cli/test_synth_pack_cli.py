@@ -1,3 +1,4 @@
+import json
 import os
 
 from craft_jepa.cli.main import main
@@ -8,7 +9,9 @@ def test_synth_then_pack_from_the_command_line(tmp_path, capsys):
     assert main(["synth", "--out", str(out), "--videos", "2", "--seconds", "1.5", "--seed", "4", "--shards"]) == 0
     shards = sorted(os.listdir(out / "shards"))
     raw_files = sorted(os.listdir(out / "raw"))
-    assert shards == ["shard-000000.tar"] and len(raw_files) == 6
+    assert shards == ["pack-report.json", "shard-000000.tar"] and len(raw_files) == 6
+    report = json.loads((out / "shards" / "pack-report.json").read_text())
+    assert report["shard_seconds"] == {"shard-000000.tar": 2 * 1.5}  # 2 recordings of 1.5 s at 20 Hz
     assert "wrote 2 segment(s)" in capsys.readouterr().out
     # Re-pack the raw recordings, plus a lone jsonl that must be reported as skipped.
     (out / "raw" / "lonely-000000000000-20210101-000000.jsonl").write_text("{}\n")

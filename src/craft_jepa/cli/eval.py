@@ -13,13 +13,15 @@ HELP = "Evaluate a run or export on held-out shards: baselines, sensitivity, pro
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", help="RUN_DIR (checkpoints/) or EXPORT_DIR (craft_jepa.json)")
+    parser.add_argument("run_dir", help="RUN_DIR (checkpoints/), EXPORT_DIR (craft_jepa.json), or an exported "
+                                        "model's Hub repo id (org/name, hf://org/name@revision)")
     parser.add_argument("--data", required=True, help="held-out shard spec: glob, {a..b} braces, dir or URL")
     parser.add_argument("--clips", type=int, default=64, help="clips to evaluate (default 64)")
     parser.add_argument("--windows", type=int, default=1,
                         help="windows taken per segment (the val loader takes one per pass; default 1)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=None, help="output folder (default RUN_DIR/eval)")
+    parser.add_argument("--out", default=None,
+                        help="output folder (default RUN_DIR/eval; for a Hub repo id ./eval-ORG--NAME)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
     parser.add_argument("--which", default="best", help="run checkpoint: best, latest or a step (default best)")
     parser.add_argument("--encoder-checkpoint", default=None, metavar="PATH",
@@ -60,7 +62,11 @@ def run(args: argparse.Namespace) -> int:
             plan_cfg = OfflinePlanConfig(pairs=args.plan_pairs, cem=cem,
                                          cem_seeds=tuple(range(args.seed, args.seed + args.cem_seeds)),
                                          action_space=ActionSpaceConfig(plan=args.plan_features))
-        out = args.out or os.path.join(args.run_dir, "eval")
+        from craft_jepa.hub import parse_hub_ref
+
+        ref = parse_hub_ref(args.run_dir)  # never write into the Hub cache
+        default_out = os.path.join(args.run_dir, "eval") if ref is None else f"eval-{ref.repo_id.replace('/', '--')}"
+        out = args.out or default_out
         report, paths = evaluate_run(args.run_dir, args.data, out, eval_cfg, plan_cfg,
                                      device=args.device, which=args.which,
                                      encoder_checkpoint=args.encoder_checkpoint,

@@ -14,7 +14,8 @@ HELP = "Plan VPT actions from a start frame to a goal frame with CEM and print t
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", help="RUN_DIR (checkpoints/) or EXPORT_DIR (craft_jepa.json)")
+    parser.add_argument("run_dir", help="RUN_DIR (checkpoints/), EXPORT_DIR (craft_jepa.json), or an exported "
+                                        "model's Hub repo id (org/name, hf://org/name@revision)")
     parser.add_argument("--start", help="start image (PNG, or any image PyAV reads)")
     parser.add_argument("--goal", help="goal image")
     parser.add_argument("--clip", help="SHARD:KEY:T:K, start = frame T, goal = frame T+K of that clip")

@@ -9,8 +9,10 @@ is written. One tar sample per segment: `<stem>.mp4`, `<stem>.jsonl`, `<stem>.op
 With a `seed`, segments are written in a seeded random order, so every shard mixes players:
 VPT stems start with the player alias, and shards in stem order hold one or two players each,
 so a loader worker reading one shard filled whole batches from one player. The seed and the
-written order are in the report (and, when mixed, in OUT_DIR/pack-report.json). `craft-jepa pack` mixes with
-seed 0 unless told otherwise; seed None keeps stem order.
+written order are in the report (and in OUT_DIR/pack-report.json). `craft-jepa pack` mixes with
+seed 0 unless told otherwise; seed None keeps stem order. pack-report.json also records each
+shard's seconds of recording (`shard_seconds`, jsonl lines at 20 Hz), from which an export's
+model card gives the hours a run trained on.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import os
 import random
 from dataclasses import asdict, dataclass, field
 
+TICKS_PER_SECOND = 20  # VPT jsonl lines per second of recording
 MAX_COUNT_MISMATCH = 2  # VPT mp4s carry one (sometimes two) frames more than jsonl lines
 
 
@@ -38,6 +41,9 @@ class PackReport:
     skipped: dict[str, list[str]] = field(default_factory=dict)  # reason -> stems
     seed: int | None = None  # the mixing seed (None: stem order)
     order: list[str] = field(default_factory=list)  # stems in the order they were written
+    # Seconds of recording per shard file name (jsonl lines at 20 Hz): the hours an export's model
+    # card reports for the shards a run trained on (train/model_card.py).
+    shard_seconds: dict[str, float] = field(default_factory=dict)
 
     def skip(self, reason: str, stem: str) -> None:
         self.skipped.setdefault(reason, []).append(stem)
@@ -158,11 +164,15 @@ def pack(raw_dir: str, out_dir: str, *, shard_size: int = 10**9, index_json: str
                     with open(path, "rb") as f:
                         sample[ext] = f.read()
             sink.write(sample)
+            name = os.path.basename(sink.fname)
+            ticks = sum(1 for line in sample["jsonl"].splitlines() if line.strip())
+            report.shard_seconds[name] = report.shard_seconds.get(name, 0.0) + ticks / TICKS_PER_SECOND
             report.written += 1
             report.order.append(pair.stem)
         n_shards = sink.shard  # the index the next shard would get
     report.shards = [os.path.join(out_dir, pattern % i) for i in range(n_shards)]
-    if seed is not None:  # what a mixed data set needs to be rebuilt exactly
-        with open(os.path.join(out_dir, "pack-report.json"), "w") as f:
-            json.dump(asdict(report), f, indent=1)
+    # The seed and order rebuild a mixed data set exactly; shard_seconds give an export's model
+    # card the recording hours of the shards a run trained on.
+    with open(os.path.join(out_dir, "pack-report.json"), "w") as f:
+        json.dump(asdict(report), f, indent=1)
     return report

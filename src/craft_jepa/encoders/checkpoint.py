@@ -187,9 +187,14 @@ def load_encoder_weights(model: nn.Module, path: str | Path, key: str = "target_
     recipe, or `encoder`, which Meta's hub loaders read). Ignored for Hugging Face snapshots,
     which hold one set of weights (converted from the `encoder` entry).
     assign: adopt the tensors (for a model built on the meta device), see load_state_dict_strict.
+    path may also be a Hugging Face Hub reference (`hf://org/name[@revision][/file]`, or a bare
+    `org/name` that is not a local path), resolved through the Hub cache (`craft_jepa.hub`).
     Returns (and logs) a line saying which file and entry were read.
     """
-    path = Path(path)
+    from craft_jepa.hub import parse_hub_ref, resolve
+
+    ref = parse_hub_ref(path)
+    path = Path(path) if ref is None else resolve(ref, "encoder.checkpoint")
     if path.is_dir():
         config, raw = read_hf_snapshot(path)
         _check_hf_config(config, model, str(path))
@@ -210,14 +215,15 @@ def load_encoder_weights(model: nn.Module, path: str | Path, key: str = "target_
     reference = model.state_dict()
     state = {k: v.to(reference[k].dtype) if k in reference else v for k, v in state.items()}
     meta_pt = path.is_file() and path.suffix != ".safetensors"
-    source = f"{path}[{key}]" if meta_pt else str(path)
+    shown = path if ref is None else f"{ref} ({path})"
+    source = f"{shown}[{key}]" if meta_pt else str(shown)
     load_state_dict_strict(model, state, source, assign=assign)
     if meta_pt:
         # Say which entry: 'target_encoder' (EMA, the AC recipe's) and 'encoder' (what the Hugging
         # Face snapshots were converted from) are different weights.
-        read = (f"encoder weights: {path}, entry {key!r} (encoder.checkpoint_key; the Hugging Face "
+        read = (f"encoder weights: {shown}, entry {key!r} (encoder.checkpoint_key; the Hugging Face "
                 f"snapshots hold the 'encoder' entry, the AC recipe reads 'target_encoder')")
     else:
-        read = f"encoder weights: {path} (safetensors: one set of weights, encoder.checkpoint_key unused)"
+        read = f"encoder weights: {shown} (safetensors: one set of weights, encoder.checkpoint_key unused)"
     logger.info("%s", read)
     return read

@@ -30,7 +30,9 @@ class EncoderConfig:
 
     name: str = "vit_large"
     img_size: int = 256
-    checkpoint: str | None = None  # Meta .pt file or HF snapshot dir; None = random weights
+    # Meta .pt file, HF snapshot dir, or a Hub repo id (hf://org/name[@rev][/file], or a bare
+    # org/name that is not a local path: craft_jepa.hub); None = random weights
+    checkpoint: str | None = None
     checkpoint_key: str = "target_encoder"
     dtype: str = "float32"  # "float32" | "bfloat16" (weights and compute)
     init_seed: int = 0  # random-weight encoders are rebuilt from it
@@ -48,6 +50,13 @@ class EncoderConfig:
             raise ValueError(f"EncoderConfig.dtype={self.dtype!r} must be one of {sorted(DTYPES)}")
         if not self.checkpoint_key:
             raise ValueError("EncoderConfig.checkpoint_key must be a non-empty string")
+        if self.checkpoint is not None:
+            from craft_jepa.hub import parse_hub_ref
+
+            try:  # a malformed hf:// reference fails with the config, not at the first load
+                parse_hub_ref(self.checkpoint, allow_bare=False)
+            except ValueError as err:
+                raise ValueError(f"EncoderConfig.checkpoint: {err}") from None
 
     @property
     def spec(self) -> ViTSpec:

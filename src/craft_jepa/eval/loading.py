@@ -72,14 +72,18 @@ def load_run(run_or_export_dir: str | os.PathLike[str], device: torch.device | s
              which: str = "best", encoder_checkpoint: str | os.PathLike[str] | None = None) -> LoadedRun:
     """A RUN_DIR (checkpoints/best.pt or latest.pt) or an EXPORT_DIR -> LoadedRun in eval mode.
 
+    Either may be a Hub reference of an export (`org/name`, `hf://org/name@rev`: craft_jepa.hub).
+
     `encoder_checkpoint`: where the encoder weights are now, when not at the recorded path
     (an export made on the training cluster; see train/export.py)."""
+    from craft_jepa.hub import parse_hub_ref
     from craft_jepa.train.export import load_exported
 
     device = torch.device(device)
     exported = load_exported(run_or_export_dir, which=which, encoder_checkpoint=encoder_checkpoint)
     weights = exported.encoder.checkpoint
-    if weights is not None and "://" not in weights and not os.path.exists(weights):
+    if (weights is not None and "://" not in weights and not os.path.exists(weights)
+            and parse_hub_ref(weights) is None):
         raise FileNotFoundError(
             f"{run_or_export_dir}: encoder.checkpoint {weights} does not exist (an export records the "
             f"training machine's path); pass encoder_checkpoint=PATH (--encoder-checkpoint PATH) "

@@ -27,7 +27,11 @@ def evaluate_run(run_or_export_dir: str | os.PathLike[str], data: str | list[str
 
     Data that overlaps the run's training shards or segments is refused
     (`eval.overlap.TrainingDataOverlap`) unless `allow_train_data`."""
+    from craft_jepa.hub import local_path
+
     start = time.perf_counter()
+    # A Hub reference is resolved once, so the overlap check reads the export's own folder.
+    run_or_export_dir = local_path(run_or_export_dir, "world model")
     run = load_run(run_or_export_dir, device, which, encoder_checkpoint)
     urls = expand_urls(data)
     train = None if allow_train_data else run_training_shards(run_or_export_dir)
@@ -39,6 +43,12 @@ def evaluate_run(run_or_export_dir: str | os.PathLike[str], data: str | list[str
     encode_s = time.perf_counter() - start
     report = evaluate_encoded(run, clips, eval_config)
     report["timings"]["encode_s"] = encode_s
+    if allow_train_data:  # for readers of the report (and an export's model card)
+        report["held_out"] = "not checked (allow_train_data): the clips may come from the training data"
+    elif train is None:
+        report["held_out"] = "unknown: the run's training shards are not readable here"
+    else:
+        report["held_out"] = "checked: no shard or segment key shared with the training data"
     if plan_config is not None:
         start = time.perf_counter()
         report["planning"] = evaluate_planning(run, clips, plan_config, eval_config.progress)

@@ -13,6 +13,14 @@ export is not tied to the training cluster's paths:
   folder holding both moves as one;
 - `load_exported(..., encoder_checkpoint=PATH)` (and `WorldModel.from_pretrained`,
   `craft-jepa eval|plan --encoder-checkpoint`) points any export or run at moved weights.
+- `encoder.checkpoint` may be a Hub reference (`hf://org/name[@rev]`, craft_jepa.hub): it is
+  kept as written, and resolved through the Hub cache when the encoder is built.
+
+An export folder may itself be on the Hub: `load_exported("org/name")` (or `hf://org/name@rev`)
+reads the repo's snapshot from the Hugging Face cache, downloading it when allowed.
+
+Every export also holds its model card, EXPORT_DIR/README.md (train/model_card.py), and, when
+the run was evaluated, the evaluation report in EXPORT_DIR/eval/ (report.json, report.md, plots).
 """
 
 from __future__ import annotations
@@ -103,12 +111,22 @@ def _is_local(checkpoint: str) -> bool:
 
 
 def _place_encoder(model: ExportedModel, base: Path | None, override: str | os.PathLike[str] | None) -> ExportedModel:
-    """Apply an encoder_checkpoint override, or resolve a relative one against the export folder."""
+    """Apply an encoder_checkpoint override, or resolve a relative one against the export folder.
+
+    A Hub reference stays as written (a bare org/name only when no such path exists in the
+    export folder). Paths are made absolute without following links: a Hub cache snapshot holds
+    links to blobs without the file's suffix, which tells a .safetensors file from a .pt one."""
+    from craft_jepa.hub import parse_hub_ref
+
     checkpoint = model.encoder.checkpoint
     if override is not None:
-        checkpoint = str(Path(override).expanduser().resolve())
-    elif base is not None and checkpoint and _is_local(checkpoint) and not os.path.isabs(checkpoint):
-        checkpoint = str((base / checkpoint).resolve())
+        if parse_hub_ref(override) is None:
+            checkpoint = str(Path(override).expanduser().resolve())
+        else:
+            checkpoint = os.fspath(override)
+    elif (base is not None and checkpoint and _is_local(checkpoint) and not os.path.isabs(checkpoint)
+          and parse_hub_ref(checkpoint, base=base) is None):
+        checkpoint = os.path.abspath(base / checkpoint)
     if checkpoint != model.encoder.checkpoint:
         model.encoder = dataclasses.replace(model.encoder, checkpoint=checkpoint)
     return model
@@ -121,8 +139,11 @@ def load_exported(run_or_export_dir: str | os.PathLike[str], which: str | int = 
     `which` picks the run checkpoint: "best" (falls back to "latest" when the run has no
     validation), "latest", a step number, or a file name; it is ignored for an export folder.
     `encoder_checkpoint` replaces the recorded encoder weights path (see the module docstring).
+    `run_or_export_dir` may be a Hub reference of an exported model (craft_jepa.hub).
     """
-    path = Path(run_or_export_dir)
+    from craft_jepa.hub import local_path
+
+    path = Path(local_path(run_or_export_dir, "world model"))
     if (path / META_FILE).is_file():
         from safetensors.torch import load_file
 
@@ -147,13 +168,43 @@ def load_exported(run_or_export_dir: str | os.PathLike[str], which: str | int = 
     raise FileNotFoundError(f"{path} is neither an export folder ({META_FILE}) nor a run folder (checkpoints/)")
 
 
+def copy_report(report: str | os.PathLike[str], out_dir: Path) -> Path:
+    """Copy a `craft-jepa eval` report (report.json, or its folder) with report.md and plots into
+    OUT_DIR/eval/."""
+    import shutil
+
+    from craft_jepa.train.model_card import REPORT_DIR
+
+    source = Path(report)
+    source = source / "report.json" if source.is_dir() else source
+    try:
+        parsed = json.loads(source.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise FileNotFoundError(f"evaluation report {source}: {err.strerror or err}") from None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{source}: not valid JSON ({err})") from None
+    if not isinstance(parsed, dict) or "headline" not in parsed:
+        raise ValueError(f"{source}: not a craft-jepa eval report.json (no 'headline')")
+    target = out_dir / REPORT_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ["report.json", "report.md", *sorted(p.name for p in source.parent.glob("*.png"))]:
+        if (source.parent / name).is_file() and (source.parent / name).resolve() != (target / name).resolve():
+            shutil.copyfile(source.parent / name, target / name)
+    return target / "report.json"
+
+
 def export_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str], which: str | int = "best", *,
-               encoder_checkpoint: str | os.PathLike[str] | None = None) -> Path:
-    """Write EXPORT_DIR/predictor.safetensors + craft_jepa.json from a run's checkpoint.
+               encoder_checkpoint: str | os.PathLike[str] | None = None,
+               report: str | os.PathLike[str] | None = None, repo_id: str | None = None) -> Path:
+    """Write EXPORT_DIR/predictor.safetensors + craft_jepa.json + README.md from a run's checkpoint.
 
     `encoder_checkpoint`: the encoder weights path to record instead of the run's; a path inside
-    OUT_DIR is recorded relative to it, so the export folder can be moved or copied whole."""
+    OUT_DIR is recorded relative to it, so the export folder can be moved or copied whole.
+    `report`: a `craft-jepa eval` report.json (or its folder) for the model card; default
+    RUN_DIR/eval/report.json when it exists. `repo_id`: the Hub repo the card's examples name."""
     from safetensors.torch import save_file
+
+    from craft_jepa.train.model_card import training_summary, write_card
 
     model = load_exported(run_dir, which, encoder_checkpoint=encoder_checkpoint)
     out = Path(out_dir)
@@ -173,6 +224,12 @@ def export_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
         "predictor": config_to_dict(model.predictor),
         "clip": config_to_dict(model.clip),
         "scaler": model.scaler.to_dict(),
+        "training": training_summary(run_dir, model.step),
     }
     (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    if report is None and (Path(run_dir) / "eval" / "report.json").is_file():
+        report = Path(run_dir) / "eval" / "report.json"
+    if report is not None:
+        copy_report(report, out)
+    write_card(out, repo_id)
     return out

@@ -26,8 +26,13 @@ from craft_jepa.encoders.checkpoint import (
 
 
 def load_pretrained(objective: Any, checkpoint: str) -> list[str]:
-    """Load `checkpoint` into a VJEPAObjective (context, target, predictor); returns log lines."""
-    path = Path(checkpoint)
+    """Load `checkpoint` into a VJEPAObjective (context, target, predictor); returns log lines.
+
+    `checkpoint` may be a Hub reference (craft_jepa.hub), resolved on every rank."""
+    from craft_jepa.hub import parse_hub_ref, resolve
+
+    ref = parse_hub_ref(checkpoint)
+    path = Path(checkpoint) if ref is None else resolve(ref, "encoder.checkpoint")
     if path.is_dir() or path.suffix == ".safetensors":
         read = load_encoder_weights(objective.encoder, path)
         objective.target_encoder.load_state_dict(objective.encoder.state_dict())
