@@ -213,27 +213,30 @@ def resolve(ref: HubRef, what: str = "Hub reference") -> Path:
 
     rank = dist.get_rank()
     local_rank = int(os.environ.get("LOCAL_RANK", rank))
-    path, error = None, None
+    path, error, failure = None, None, None
     if local_rank == 0:  # one download per node; the others wait for the cache
         try:
             path = _fetch(ref, what, local_files_only=False)
-        except HubNotFoundError as err:
-            error = str(err)
+        except Exception as err:  # every rank must hear of it before anyone raises
+            failure, error = err, str(err) if isinstance(err, HubNotFoundError) else f"{type(err).__name__}: {err}"
     failures = [e for e in _all_gather(error) if e]  # everyone waits here for the downloads
     if failures:
-        if error:
-            raise HubNotFoundError(error)
+        if failure is not None:
+            raise failure
         raise HubNotFoundError(f"rank {rank}: local rank 0 could not fetch {ref}: {failures[0]}")
     if path is None:
         try:
             path = _fetch(ref, what, local_files_only=True)
-        except HubNotFoundError as err:
+        except Exception as err:
+            failure = err
             error = (f"rank {rank} (local rank {local_rank}) cannot read {ref} from its cache after its "
                      f"node's local rank 0 downloaded it (is LOCAL_RANK set, and HF_HOME the same for the "
                      f"node's processes?): {err}")
     failures = [e for e in _all_gather(error) if e]
     if failures:
-        raise HubNotFoundError(error or f"rank {rank}: another rank could not read {ref}: {failures[0]}")
+        if failure is not None:
+            raise HubNotFoundError(error) from failure
+        raise HubNotFoundError(f"rank {rank}: another rank could not read {ref}: {failures[0]}")
     logger.info("%s %s -> %s", what, ref, path)
     return Path(path)
 

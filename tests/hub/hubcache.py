@@ -11,7 +11,9 @@ with `local_files_only` or HF_HUB_OFFLINE, as a user's machine would.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 from pathlib import Path
 
 
@@ -41,3 +43,41 @@ def write_hub_cache(cache: str | os.PathLike[str], repo_id: str, files: dict[str
         (storage / "refs" / ref).parent.mkdir(parents=True, exist_ok=True)
         (storage / "refs" / ref).write_text(commit)  # no newline, as huggingface_hub writes it
     return snapshot
+
+
+# Our (Meta) encoder keys -> transformers' VJEPA2Model keys: the inverse of encoders/checkpoint.py's
+# table, written out so a Hub snapshot in transformers' layout can be made without transformers.
+TO_HF = ((r"patch_embed\.proj\.(weight|bias)", r"encoder.embeddings.patch_embeddings.proj.\1"),
+         (r"blocks\.(\d+)\.norm1\.(weight|bias)", r"encoder.layer.\1.norm1.\2"),
+         (r"blocks\.(\d+)\.norm2\.(weight|bias)", r"encoder.layer.\1.norm2.\2"),
+         (r"blocks\.(\d+)\.attn\.proj\.(weight|bias)", r"encoder.layer.\1.attention.proj.\2"),
+         (r"blocks\.(\d+)\.mlp\.fc1\.(weight|bias)", r"encoder.layer.\1.mlp.fc1.\2"),
+         (r"blocks\.(\d+)\.mlp\.fc2\.(weight|bias)", r"encoder.layer.\1.mlp.fc2.\2"),
+         (r"norm\.(weight|bias)", r"encoder.layernorm.\1"))
+
+
+def hf_snapshot_files(encoder, tmp: Path) -> dict[str, Path]:
+    """config.json + model.safetensors of `encoder` in transformers' VJEPA2Model layout."""
+    from safetensors.torch import save_file
+
+    state = {}
+    for key, value in encoder.encoder.state_dict().items():
+        qkv = re.fullmatch(r"blocks\.(\d+)\.attn\.qkv\.(weight|bias)", key)
+        if qkv:
+            for name, part in zip(("query", "key", "value"), value.chunk(3, dim=0)):
+                state[f"encoder.layer.{qkv[1]}.attention.{name}.{qkv[2]}"] = part.contiguous()
+            continue
+        for pattern, template in TO_HF:
+            if re.fullmatch(pattern, key):
+                state[re.sub(pattern, template, key)] = value.contiguous()
+                break
+        else:
+            raise AssertionError(f"no transformers name for {key}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(tmp / "model.safetensors"))
+    spec = encoder.encoder.spec
+    (tmp / "config.json").write_text(json.dumps({
+        "model_type": "vjepa2", "hidden_size": spec.dim, "num_hidden_layers": spec.depth,
+        "num_attention_heads": spec.heads, "patch_size": spec.patch_size, "tubelet_size": spec.tubelet_size}))
+    return {"config.json": tmp / "config.json", "model.safetensors": tmp / "model.safetensors",
+            "README.md": b"# a V-JEPA 2 stand-in\n"}

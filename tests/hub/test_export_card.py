@@ -15,10 +15,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from eval.runs import make_tiny_export  # noqa: E402
+from hubcache import hf_snapshot_files, write_hub_cache  # noqa: E402
 from train_helpers import tiny_config  # noqa: E402
 
 from craft_jepa.cli.main import main  # noqa: E402
@@ -27,18 +29,40 @@ from craft_jepa.train.model_card import render_card  # noqa: E402
 REPO = Path(__file__).resolve().parents[2]
 
 
+ENCODER_REPO = "testorg/vjepa2-tiny"
+
+
+def put_encoder(cache: Path, tmp: Path) -> None:
+    """The run's encoder, as a Hub snapshot in transformers' layout."""
+    from craft_jepa.encoders import EncoderConfig, FrozenEncoder
+
+    encoder = FrozenEncoder.from_config(EncoderConfig(name="vit_tiny", img_size=64, init_seed=5))
+    write_hub_cache(cache, ENCODER_REPO, hf_snapshot_files(encoder, tmp))
+
+
 @pytest.fixture(scope="module")
 def evaluated_run(synth_dataset, tmp_path_factory):
+    """A run whose encoder.checkpoint is a Hub repo id, trained and evaluated offline."""
+    from huggingface_hub import constants
+
     from craft_jepa.train.loop import train
 
-    run = tmp_path_factory.mktemp("card") / "run"
-    cfg = tiny_config(run, synth_dataset.shard_urls, **{
-        "schedule.total_steps": 2, "schedule.warmup_steps": 1, "schedule.decay_steps": 1, "validation.every": 0, "checkpoint.latest_every": 2, "checkpoint.every": 2})
-    train(cfg, single_process=True)
-    code = main(["eval", str(run), "--data", synth_dataset.shard_urls[1], "--allow-train-data", "--which", "latest",
-                 "--clips", "6", "--windows", "2", "--batch-size", "6", "--plan-pairs", "3", "--samples", "8",
-                 "--iterations", "1", "--cem-seeds", "1", "--no-progress"])
+    root = tmp_path_factory.mktemp("card")
+    run = root / "run"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(constants, "HF_HUB_CACHE", str(root / "hub"))
+        patch.setattr(constants, "HF_HUB_OFFLINE", True)
+        put_encoder(root / "hub", root / "snap")
+        cfg = tiny_config(run, synth_dataset.shard_urls, **{
+            "encoder.checkpoint": f"hf://{ENCODER_REPO}", "schedule.total_steps": 2, "schedule.warmup_steps": 1,
+            "schedule.decay_steps": 1, "validation.every": 0, "checkpoint.latest_every": 2, "checkpoint.every": 2})
+        train(cfg, single_process=True)
+        code = main(["eval", str(run), "--data", synth_dataset.shard_urls[1], "--allow-train-data", "--which",
+                     "latest", "--clips", "6", "--windows", "2", "--batch-size", "6", "--plan-pairs", "3",
+                     "--samples", "8", "--iterations", "1", "--cem-seeds", "1", "--no-progress"])
     assert code == 0
+    recorded = yaml.safe_load((run / "config.yaml").read_text())["encoder"]["checkpoint"]
+    assert recorded == f"hf://{ENCODER_REPO}"  # the run config keeps the repo id, not this machine's cache path
     return run, json.loads((run / "eval" / "report.json").read_text())
 
 
@@ -56,7 +80,8 @@ def test_export_writes_a_model_card_with_baselines(evaluated_run, synth_dataset,
     card = (out / "README.md").read_text()
     front = card.split("---\n")[1]
     assert "library_name: craft-jepa" in front and "- world-model" in front
-    assert "base_model" not in front  # a random-weight encoder has no Hub id
+    assert f"base_model: {ENCODER_REPO}\n" in front  # the encoder's repo id, from encoder.checkpoint
+    assert f"on top of the frozen V-JEPA 2 video encoder `{ENCODER_REPO}`" in card
     assert (out / "eval" / "report.json").is_file() and (out / "eval" / "report.md").is_file()
     meta = json.loads((out / "craft_jepa.json").read_text())
     training = meta["training"]
@@ -92,7 +117,8 @@ def test_card_of_an_unevaluated_export_says_so(tmp_path):
     assert "base_model: facebook/vjepa2-vitl-fpc64-256\n" in render_card(out)
 
 
-def test_push_offline_stops_before_uploading_and_leaves_the_folder_ready(evaluated_run, offline_hub, tmp_path):
+def test_push_offline_stops_before_uploading_and_leaves_the_folder_ready(evaluated_run, offline_hub, tmp_path,
+                                                                           capsys):
     from craft_jepa.train.push import prepare_upload
 
     run, _ = evaluated_run
@@ -110,11 +136,19 @@ def test_push_offline_stops_before_uploading_and_leaves_the_folder_ready(evaluat
         "eval/sensitivity.png", "predictor.safetensors"]
     assert not any(offline_hub.iterdir())  # nothing fetched or written through the Hub
 
-    # What would be uploaded is a world model by repo id: put it in the cache and plan with it.
-    from hubcache import write_hub_cache
+    # `craft-jepa push` of the folder once a picture was added: the card is rewritten first.
+    (out / "counterfactual.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    assert main(["push", str(out), "testorg/pushed-model"]) == 2
+    assert "HF_HUB_OFFLINE is set, so nothing was uploaded" in capsys.readouterr().err
+    assert "](counterfactual.png)" in (out / "README.md").read_text()
+    assert main(["push", str(out), "testorg/pushed-model@v1"]) == 2
+    assert "give a repo id ORG/NAME" in capsys.readouterr().err
 
+    # What would be uploaded is a world model by repo id, with its encoder by repo id.
     write_hub_cache(offline_hub, "testorg/pushed-model", out)
+    put_encoder(offline_hub, tmp_path / "snap")
     from craft_jepa.api import WorldModel
 
     model = WorldModel.from_pretrained("testorg/pushed-model", which="latest")
-    assert model.run.clip.frames == 3
+    assert model.run.clip.frames == 3 and model.run.encoder.weights_source.startswith(
+        f"encoder weights: hf://{ENCODER_REPO} (")

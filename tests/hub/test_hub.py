@@ -7,14 +7,13 @@ mocked): the cache is written in the library's layout (hubcache.py) and offline 
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from hubcache import commit_hash, write_hub_cache
+from hubcache import commit_hash, hf_snapshot_files, write_hub_cache
 
 from craft_jepa.encoders import EncoderConfig, FrozenEncoder
 from craft_jepa.hub import HubNotFoundError, HubRef, parse_hub_ref, repo_id_of
@@ -23,44 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from eval.runs import make_tiny_export  # noqa: E402
 
 FRAMES = torch.randn(1, 2, 3, 64, 64, generator=torch.Generator().manual_seed(0))  # (B, T, 3, H, W)
-
-# Our (Meta) encoder keys -> transformers' VJEPA2Model keys: the inverse of encoders/checkpoint.py's
-# table, written out so a Hub snapshot in transformers' layout can be made without transformers.
-TO_HF = ((r"patch_embed\.proj\.(weight|bias)", r"encoder.embeddings.patch_embeddings.proj.\1"),
-         (r"blocks\.(\d+)\.norm1\.(weight|bias)", r"encoder.layer.\1.norm1.\2"),
-         (r"blocks\.(\d+)\.norm2\.(weight|bias)", r"encoder.layer.\1.norm2.\2"),
-         (r"blocks\.(\d+)\.attn\.proj\.(weight|bias)", r"encoder.layer.\1.attention.proj.\2"),
-         (r"blocks\.(\d+)\.mlp\.fc1\.(weight|bias)", r"encoder.layer.\1.mlp.fc1.\2"),
-         (r"blocks\.(\d+)\.mlp\.fc2\.(weight|bias)", r"encoder.layer.\1.mlp.fc2.\2"),
-         (r"norm\.(weight|bias)", r"encoder.layernorm.\1"))
-
-
-def hf_snapshot_files(encoder: FrozenEncoder, tmp: Path) -> dict[str, Path]:
-    """config.json + model.safetensors of `encoder` in transformers' VJEPA2Model layout."""
-    from safetensors.torch import save_file
-
-    state = {}
-    for key, value in encoder.encoder.state_dict().items():
-        qkv = re.fullmatch(r"blocks\.(\d+)\.attn\.qkv\.(weight|bias)", key)
-        if qkv:
-            for name, part in zip(("query", "key", "value"), value.chunk(3, dim=0)):
-                state[f"encoder.layer.{qkv[1]}.attention.{name}.{qkv[2]}"] = part.contiguous()
-            continue
-        for pattern, template in TO_HF:
-            if re.fullmatch(pattern, key):
-                state[re.sub(pattern, template, key)] = value.contiguous()
-                break
-        else:
-            raise AssertionError(f"no transformers name for {key}")
-    tmp.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(tmp / "model.safetensors"))
-    spec = encoder.encoder.spec
-    (tmp / "config.json").write_text(json.dumps({
-        "model_type": "vjepa2", "hidden_size": spec.dim, "num_hidden_layers": spec.depth,
-        "num_attention_heads": spec.heads, "patch_size": spec.patch_size, "tubelet_size": spec.tubelet_size}))
-    return {"config.json": tmp / "config.json", "model.safetensors": tmp / "model.safetensors",
-            "README.md": b"# a V-JEPA 2 stand-in\n"}
-
 
 def test_reference_rules(tmp_path, monkeypatch):
     assert parse_hub_ref("hf://facebook/vjepa2-vitl-fpc64-256@main") == HubRef("facebook/vjepa2-vitl-fpc64-256", "main")

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "eval": "craft_jepa.cli.eval",
     "plan": "craft_jepa.cli.plan",
     "export": "craft_jepa.cli.export",
+    "push": "craft_jepa.cli.push",
     "demo": "craft_jepa.cli.demo",
 }
 
