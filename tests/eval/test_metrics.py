@@ -147,3 +147,30 @@ def test_mirrored_camera_sees_which_axis_the_world_uses():
     out = mirrored_camera(world, z, actions, states, lambda a: a, NAMES, CONT, seed=0, batch_size=5)
     assert out["yaw"]["lo"] > 1.5  # reversing the yaw costs the exact model a lot...
     assert out["pitch"]["value"] == pytest.approx(1.0) and out["pitch"]["hi"] == pytest.approx(1.0)  # ...pitch nothing
+
+
+def test_probe_ridge_is_chosen_by_cross_validation_over_segments():
+    # Few pairs, many input dimensions, one of which carries the yaw: a small fixed penalty
+    # overfits the noise dimensions and reads the camera worse than a constant guess; the
+    # penalty cross-validated on the fit segments does not.
+    from craft_jepa.eval.probe import ProbeConfig
+
+    g = torch.Generator().manual_seed(0)
+    c, t, d = 40, 3, 96
+    keys = [f"segment-{i // 2}" for i in range(c)]
+    actions = (torch.rand(c, t - 1, len(NAMES), generator=g) < 0.3).float()
+    actions[..., :4] = torch.randn(c, t - 1, 4, generator=g)
+    z = torch.randn(c, t, d, generator=g)
+    z[:, 1:, 0] = z[:, :-1, 0] + actions[..., 0]
+    chosen = inverse_dynamics_probe(z, z[:, 1:], actions, NAMES, CONT, keys, seed=0)
+    fixed = inverse_dynamics_probe(z, z[:, 1:], actions, NAMES, CONT, keys, ProbeConfig(ridge=1e-2), seed=0)
+    majority = chosen["majority"]["camera_error_deg"]
+    assert fixed["real"]["camera_error_deg"] > 1.1 * majority
+    assert chosen["real"]["camera_error_deg"] < 1.02 * majority
+    assert chosen["ridge"]["median"] >= 100.0 and fixed["ridge"] == {"min": 1e-2, "median": 1e-2, "max": 1e-2}
+    # Plenty of clean pairs of a linear world: the smallest penalties of the grid fit best.
+    world = LinearWorld(n=2, d=16, seed=2)
+    z, actions, states = world.clips(c=40, t=5, noise=0.01)
+    out = inverse_dynamics_probe(z.mean(2), z[:, 1:].mean(2), actions, NAMES, CONT, KEYS, seed=0)
+    assert out["ridge"]["min"] <= 0.1
+    assert out["real"]["camera_error_deg"] < 0.5 * out["majority"]["camera_error_deg"]

@@ -1,7 +1,8 @@
 """Inverse-dynamics probe: do predicted futures carry the action that produced them?
 
-A linear probe (ridge regression) is fitted on pairs of REAL encodings (z_t, z_t+1), pooled
-over tokens, to predict the step's action: binary features (keys, buttons) thresholded at
+A linear probe (ridge regression, its penalty chosen per action by cross-validation over
+the fit segments) is fitted on pairs of REAL encodings (z_t, z_t+1), pooled over tokens, to predict
+the step's action: binary features (keys, buttons) thresholded at
 0.5, the camera regressed on standardized values. Clips are split into fit and score sets
 BY SEGMENT: overlapping windows of one recording never sit on both sides, or the probe
 would score memory instead of dynamics. It is scored on the held-out segments with
@@ -32,12 +33,22 @@ from craft_jepa.eval.groups import camera_columns, camera_degrees, feature_group
 
 @dataclass
 class ProbeConfig:
-    ridge: float = 1.0  # L2 penalty of the linear probe (on standardized inputs)
+    # L2 penalty of the linear probe (on standardized inputs). None: chosen per action column
+    # from `ridge_grid` by cross-validation over the FIT segments (grouped folds), since a fixed
+    # penalty either overfits 2D+1 inputs from a few hundred pairs or underfits many thousand.
+    ridge: float | None = None
+    ridge_grid: tuple[float, ...] = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4)
+    cv_folds: int = 3
     train_fraction: float = 0.5  # share of clips used to fit; the rest is scored
 
     def __post_init__(self) -> None:
-        if self.ridge < 0:
-            raise ValueError(f"ProbeConfig.ridge must be >= 0, got {self.ridge}")
+        if self.ridge is not None and self.ridge < 0:
+            raise ValueError(f"ProbeConfig.ridge must be >= 0 or None, got {self.ridge}")
+        self.ridge_grid = tuple(float(r) for r in self.ridge_grid)
+        if not self.ridge_grid or min(self.ridge_grid) < 0:
+            raise ValueError(f"ProbeConfig.ridge_grid must hold penalties >= 0, got {self.ridge_grid}")
+        if self.cv_folds < 2:
+            raise ValueError(f"ProbeConfig.cv_folds must be >= 2, got {self.cv_folds}")
         if not 0.0 < self.train_fraction < 1.0:
             raise ValueError(f"ProbeConfig.train_fraction must be in (0, 1), got {self.train_fraction}")
 
@@ -73,8 +84,13 @@ class InverseDynamicsProbe:
         x = (_pairs(z_t.double(), z_next.double()) - self.x_mean) / self.x_std
         return torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], dim=1)  # (M, 2D + 1) with bias
 
-    def fit(self, z_t: Tensor, z_next: Tensor, actions: Tensor) -> None:
-        """z_t, z_next (M, D) pooled real encodings; actions (M, A) raw layout vectors."""
+    def fit(self, z_t: Tensor, z_next: Tensor, actions: Tensor, ridge: float | Tensor | None = None) -> None:
+        """z_t, z_next (M, D) pooled real encodings; actions (M, A) raw layout vectors.
+        `ridge`: one penalty, or one per action column (A,); default config.ridge."""
+        ridge = self.config.ridge if ridge is None else ridge
+        if ridge is None:
+            raise ValueError("InverseDynamicsProbe.fit needs a ridge penalty (ProbeConfig.ridge is None: "
+                             "use choose_ridge)")
         x = _pairs(z_t.double(), z_next.double())
         self.x_mean, self.x_std = x.mean(0), x.std(0) + 1e-6
         cont_y = actions[:, self.cont].double()
@@ -83,9 +99,23 @@ class InverseDynamicsProbe:
         y = actions.double().clone()
         y[:, self.cont] = (cont_y - self.y_mean) / self.y_std
         features = self._features(z_t, z_next)  # (M, F)
-        penalty = self.config.ridge * torch.eye(features.shape[1], dtype=torch.float64)
-        penalty[-1, -1] = 0.0  # no penalty on the bias
-        self.weights = torch.linalg.solve(features.T @ features + penalty, features.T @ y)  # (F, A)
+        self.ridge = torch.as_tensor(ridge, dtype=torch.float64).expand(y.shape[1]).clone()  # (A,)
+        gram, rhs = features.T @ features, features.T @ y  # (F, F), (F, A)
+        self.weights = torch.empty(features.shape[1], y.shape[1], dtype=torch.float64)  # (F, A)
+        for penalty in self.ridge.unique().tolist():  # one solve per distinct penalty
+            columns = self.ridge == penalty
+            eye = penalty * torch.eye(features.shape[1], dtype=torch.float64)
+            eye[-1, -1] = 0.0  # no penalty on the bias
+            self.weights[:, columns] = torch.linalg.solve(gram + eye, rhs[:, columns])
+
+    @torch.no_grad()
+    def fit_errors(self, z_t: Tensor, z_next: Tensor, actions: Tensor) -> Tensor:
+        """Squared error per action column (A,) in the fitted target space (standardized camera,
+        0/1 binaries), summed over the M rows."""
+        out = self._features(z_t, z_next) @ self.weights  # (M, A)
+        y = actions.double().clone()
+        y[:, self.cont] = (y[:, self.cont] - self.y_mean) / self.y_std
+        return (out - y).pow(2).sum(0)
 
     @torch.no_grad()
     def predict(self, z_t: Tensor, z_next: Tensor) -> Tensor:
@@ -156,6 +186,30 @@ def segment_split(keys: Sequence[str], train_fraction: float, seed: int) -> tupl
     return torch.tensor(fit), torch.tensor(score)
 
 
+def choose_ridge(z_t: Tensor, z_next: Tensor, actions: Tensor, groups: Sequence[str],
+                 feature_names: Sequence[str], continuous_mask: Sequence[bool], config: ProbeConfig,
+                 seed: int = 0) -> Tensor:
+    """Per action column, the penalty of `config.ridge_grid` with the lowest cross-validated
+    squared error (A,): a column the pairs barely predict gets a large penalty without
+    shrinking the columns they do predict. Rows (M, .) of one group (segment) never sit on both
+    sides of a fold."""
+    segments = sorted(set(groups), key=lambda k: zlib.crc32(f"{seed}:{k}".encode("utf-8")))
+    folds = min(config.cv_folds, len(segments))
+    grid = torch.tensor(config.ridge_grid, dtype=torch.float64)
+    if folds < 2:  # one segment: nothing to hold out; the grid's middle
+        return grid.sort().values[len(grid) // 2].expand(actions.shape[1]).clone()
+    fold_of = {k: i % folds for i, k in enumerate(segments)}
+    row_fold = torch.tensor([fold_of[g] for g in groups])
+    errors = torch.zeros(len(grid), actions.shape[1], dtype=torch.float64)  # (R, A)
+    for fold in range(folds):
+        held = row_fold == fold
+        for r, ridge in enumerate(grid.tolist()):
+            probe = InverseDynamicsProbe(feature_names, continuous_mask, config)
+            probe.fit(z_t[~held], z_next[~held], actions[~held], ridge)
+            errors[r] += probe.fit_errors(z_t[held], z_next[held], actions[held])
+    return grid[errors.argmin(0)]  # (A,); ties: the first penalty of the grid
+
+
 def inverse_dynamics_probe(z_pooled: Tensor, predicted_pooled: Tensor, actions: Tensor,
                            feature_names: Sequence[str], continuous_mask: Sequence[bool],
                            keys: Sequence[str], config: ProbeConfig | None = None, seed: int = 0
@@ -171,7 +225,12 @@ def inverse_dynamics_probe(z_pooled: Tensor, predicted_pooled: Tensor, actions: 
     def flat(x: Tensor) -> Tensor:
         return x.reshape(-1, x.shape[-1])  # (c', T-1, F) -> (c' * (T-1), F)
 
-    probe.fit(flat(z_pooled[train, :-1]), flat(z_pooled[train, 1:]), flat(actions[train]))
+    fit_args = (flat(z_pooled[train, :-1]), flat(z_pooled[train, 1:]), flat(actions[train]))
+    ridge = probe.config.ridge
+    if ridge is None:
+        row_keys = [keys[i] for i in train.tolist() for _ in range(t - 1)]  # the segment of each flat row
+        ridge = choose_ridge(*fit_args, row_keys, feature_names, continuous_mask, probe.config, seed)
+    probe.fit(*fit_args, ridge)
     z_t, target = flat(z_pooled[test, :-1]), flat(actions[test])
     return {
         "real": probe.score(probe.predict(z_t, flat(z_pooled[test, 1:])), target),
@@ -181,4 +240,6 @@ def inverse_dynamics_probe(z_pooled: Tensor, predicted_pooled: Tensor, actions: 
         "fit_clips": {"count": float(len(train))}, "scored_clips": {"count": float(len(test))},
         "fit_segments": {"count": float(len({keys[i] for i in train.tolist()}))},
         "scored_segments": {"count": float(len({keys[i] for i in test.tolist()}))},
+        "ridge": {"min": probe.ridge.min().item(), "median": probe.ridge.median().item(),
+                  "max": probe.ridge.max().item()},
     }

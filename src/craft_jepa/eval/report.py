@@ -164,7 +164,10 @@ def render_markdown(report: dict) -> str:
         groups = sorted({k for v in rows.values() for k in v if k.startswith("f1_") and k != "f1_state"})
         lines += ["## Inverse-dynamics probe (fit and scored on different segments)", "",
                   f"Fit on {_fmt(probe['fit_segments']['count'])} segments, scored on "
-                  f"{_fmt(probe['scored_segments']['count'])}. `copy_last` sees no future frame: what it "
+                  f"{_fmt(probe['scored_segments']['count'])}"
+                  + (f"; ridge penalty {probe['ridge']['min']:g}-{probe['ridge']['max']:g} over the "
+                     "actions (cross-validated on the fit segments)" if "ridge" in probe else "")
+                  + ". `copy_last` sees no future frame: what it "
                   "scores is read from the present, so `real` and `predicted` must beat it. The hotbar "
                   "slot and GUI flag (`state`) are visible in z_t and stay out of the action F1.", "",
                   "| input pairs | action F1 | " + " | ".join(groups) + " | state F1 | camera error (deg) |",
