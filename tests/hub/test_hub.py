@@ -148,3 +148,22 @@ def test_eval_and_plan_commands_take_a_repo_id(offline_hub, synth_dataset, tmp_p
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "craft-jepa plan: world model hf://testorg/not-cached" in done.stderr
     assert "hf download testorg/not-cached" in done.stderr and "HF_HUB_OFFLINE is set" in done.stderr
+
+
+def test_continued_pretraining_starts_from_a_repo_id(offline_hub, tmp_path):
+    from craft_jepa.encoders import build_encoder
+    from craft_jepa.models.mask_predictor import MaskPredictorConfig, MaskTokenPredictor
+    from craft_jepa.train.objectives.vjepa import VJEPAConfig, VJEPAObjective
+    from craft_jepa.train.objectives.vjepa_init import load_pretrained
+
+    reference = FrozenEncoder.from_config(EncoderConfig(name="vit_tiny", img_size=64, init_seed=8))
+    write_hub_cache(offline_hub, "testorg/vjepa2-tiny", hf_snapshot_files(reference, tmp_path / "snap"))
+    cfg = VJEPAConfig(predictor=MaskPredictorConfig(depth=1, width=48, heads=2))
+    encoder = build_encoder("vit_tiny", img_size=64, init_seed=0)
+    objective = VJEPAObjective(encoder, MaskTokenPredictor(cfg.predictor, encoder.embed_dim), cfg, frames=4,
+                               total_steps=10, seed=0, rank=0, device=torch.device("cpu"))
+    lines = load_pretrained(objective, "hf://testorg/vjepa2-tiny@main")
+    assert "hf://testorg/vjepa2-tiny@main" in lines[0]
+    for module in (objective.encoder, objective.target_encoder):
+        for key, value in reference.encoder.state_dict().items():
+            assert torch.equal(module.state_dict()[key], value), key

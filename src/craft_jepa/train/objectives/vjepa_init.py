@@ -33,6 +33,11 @@ def load_pretrained(objective: Any, checkpoint: str) -> list[str]:
 
     ref = parse_hub_ref(checkpoint)
     path = Path(checkpoint) if ref is None else resolve(ref, "encoder.checkpoint")
+    hub_lines = [] if ref is None else [f"vjepa: encoder.checkpoint {ref} -> {path}"]
+    return hub_lines + _load_local(objective, path)
+
+
+def _load_local(objective: Any, path: Path) -> list[str]:
     if path.is_dir() or path.suffix == ".safetensors":
         read = load_encoder_weights(objective.encoder, path)
         objective.target_encoder.load_state_dict(objective.encoder.state_dict())
