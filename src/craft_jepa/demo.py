@@ -67,15 +67,19 @@ def _say(message: str) -> None:
     print(f"[demo] {message}", flush=True)
 
 
+SYNTH_WORKERS = 2
+
+
 def make_data(out: Path, seed: int, world: ToyWorld = ToyWorld()) -> tuple[list[str], list[str]]:
     """Synthetic recordings -> (train shard paths, held-out shard paths), one segment per shard."""
     from craft_jepa.data.synth import write_synth_dataset
 
+    # Two writer processes: the files do not depend on the count (data/synth.py).
     train = write_synth_dataset(str(out / "data" / "train"), seconds=(world.train_seconds,) * world.train_recordings,
-                                seed=seed, per_shard=1)
+                                seed=seed, per_shard=1, workers=SYNTH_WORKERS)
     heldout = write_synth_dataset(str(out / "data" / "heldout"),
                                   seconds=(world.heldout_seconds,) * world.heldout_recordings,
-                                  seed=seed + world.heldout_seed_offset, per_shard=1)
+                                  seed=seed + world.heldout_seed_offset, per_shard=1, workers=SYNTH_WORKERS)
     return sorted(train.shard_urls), sorted(heldout.shard_urls)
 
 
@@ -94,12 +98,13 @@ def _config(overrides: list[str], features: Path | str = "unset"):
     return load_config(RunConfig, str(preset_path()), overrides, env={"VPT_FEATURES_PATH": str(features)})
 
 
-def encode_cache(shards: list[str], out: Path, windows: str, seed: int = 0) -> Path:
+def encode_cache(shards: list[str], out: Path, windows: str, seed: int = 0, overrides: list[str] = ()) -> Path:
     """The feature cache of `shards` under OUT (fp32 tokens: training then sees exactly the
-    latents a video run would); -> its folder."""
+    latents a video run would); -> its folder. `overrides` (`encoder.checkpoint=...`, say) must
+    also be given to `train_model`."""
     from craft_jepa.train.encode_features import EncodeConfig, encode_features
 
-    cfg = _config([], features=out)  # only its clip and encoder sections matter here
+    cfg = _config(list(overrides), features=out)  # only its clip and encoder sections matter here
     encode_features(cfg.clip, cfg.encoder, EncodeConfig(
         data=shards, out=str(out / "features-{000000..}.tar"), windows=windows, dtype="fp32", seed=seed,
         workers=0, progress=False))

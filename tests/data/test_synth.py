@@ -144,3 +144,17 @@ def test_recordings_are_the_same_bytes_whatever_the_core_and_thread_count(tmp_pa
                              capture_output=True, text=True, check=True, timeout=300)
         hashes.append(out.stdout.split())
     assert hashes[0] == hashes[1], f"mp4 / decoded frames differ between {settings}: {hashes}"
+
+
+def test_parallel_writers_write_the_same_files(tmp_path):
+    from craft_jepa.data.synth import write_synth_dataset
+
+    serial = write_synth_dataset(str(tmp_path / "one"), seconds=(1.0, 1.5, 1.0), seed=5, per_shard=1)
+    parallel = write_synth_dataset(str(tmp_path / "two"), seconds=(1.0, 1.5, 1.0), seed=5, per_shard=1, workers=2)
+    assert serial.stems == parallel.stems
+    for stem in serial.stems:
+        for path in (serial.mp4, serial.jsonl):
+            with open(path(stem), "rb") as a, open(path(stem).replace("/one/", "/two/"), "rb") as b:
+                assert a.read() == b.read(), path(stem)
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        write_synth_dataset(str(tmp_path / "bad"), seconds=(1.0,), seed=5, workers=0)

@@ -20,16 +20,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keyint", type=int, default=20,
                         help="frames between keyframes; 0 = libx264's default (250)")
     parser.add_argument("--preset", default="ultrafast", help="libx264 preset")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="writer processes (the files are the same for any count)")
 
 
 def run(args: argparse.Namespace) -> int:
     from craft_jepa.data.pack import pack, parse_size
     from craft_jepa.data.synth import write_recordings
 
-    if args.videos < 1:
-        raise SystemExit("--videos must be >= 1")
+    if args.videos < 1 or args.workers < 1:
+        raise SystemExit("--videos and --workers must be >= 1")
     raw_dir = os.path.join(args.out, "raw") if args.shards else args.out
-    stems = write_recordings(raw_dir, args.videos, args.seconds, args.seed, stamp_index=args.stamp_index,
+    stems = write_recordings(raw_dir, args.videos, args.seconds, args.seed, workers=args.workers,
+                             stamp_index=args.stamp_index,
                              keyint=args.keyint or None, preset=args.preset)
     print(f"wrote {len(stems)} recording(s) to {raw_dir}")
     if args.shards:

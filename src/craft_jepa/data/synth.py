@@ -310,10 +310,26 @@ def write_recording(out_dir: str, cfg: SynthConfig) -> str:
     return stem
 
 
-def write_recordings(out_dir: str, videos: int, seconds: float, seed: int, **kwargs) -> list[str]:
+def write_recordings(out_dir: str, videos: int, seconds: float, seed: int, workers: int = 1,
+                     **kwargs) -> list[str]:
     """Write `videos` recordings with seeds seed, seed+1, ...; returns their stems in order."""
-    return [write_recording(out_dir, SynthConfig(seconds=seconds, seed=seed + i, **kwargs))
-            for i in range(videos)]
+    return _write_all(out_dir, [SynthConfig(seconds=seconds, seed=seed + i, **kwargs) for i in range(videos)],
+                      workers)
+
+
+def _write_all(out_dir: str, configs: Sequence[SynthConfig], workers: int) -> list[str]:
+    """write_recording for each config, in `workers` processes. Each recording depends on its
+    own config only (its seed; x264 on one thread), so the files are the same for any count."""
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if workers == 1 or len(configs) < 2:
+        return [write_recording(out_dir, cfg) for cfg in configs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn: the caller may hold torch threads or open files that a forked child should not inherit.
+    with ProcessPoolExecutor(min(workers, len(configs)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(write_recording, [out_dir] * len(configs), configs))
 
 
 @dataclass(frozen=True)
@@ -333,18 +349,20 @@ class SynthDataset:
 
 
 def write_synth_dataset(root: str, seconds: Sequence[float], seed: int, *, per_shard: int = 100_000,
-                        shard_size: int = 10**9, configs: Sequence[dict] | None = None) -> SynthDataset:
+                        shard_size: int = 10**9, configs: Sequence[dict] | None = None,
+                        workers: int = 1) -> SynthDataset:
     """Recordings of the given lengths under root/raw (seeds seed, seed+1, ...), packed into
     root/shards with at most `per_shard` segments or `shard_size` bytes per shard.
-    `configs[i]` adds SynthConfig fields for recording i (e.g. stamp_index, keyint)."""
+    `configs[i]` adds SynthConfig fields for recording i (e.g. stamp_index, keyint).
+    `workers` processes write the recordings (the same files for any count)."""
     from craft_jepa.data.pack import pack
 
     raw_dir = os.path.join(root, "raw")
     extra = list(configs) if configs is not None else [{}] * len(seconds)
     if len(extra) != len(seconds):
         raise ValueError(f"configs has {len(extra)} entries for {len(seconds)} recordings")
-    stems = tuple(write_recording(raw_dir, SynthConfig(seconds=s, seed=seed + i, **extra[i]))
-                  for i, s in enumerate(seconds))
+    stems = tuple(_write_all(raw_dir, [SynthConfig(seconds=s, seed=seed + i, **extra[i])
+                                       for i, s in enumerate(seconds)], workers))
     shard_dir = os.path.join(root, "shards")
     report = pack(raw_dir, shard_dir, shard_size=shard_size, max_per_shard=per_shard)
     if report.written != len(stems):
