@@ -109,6 +109,13 @@ def test_world_model_by_repo_id(offline_hub, tmp_path, monkeypatch):
         for key, value in local.run.predictor.state_dict().items():
             assert torch.equal(model.run.predictor.state_dict()[key], value), key
 
+    # encoder_checkpoint= (--encoder-checkpoint) takes a repo id too.
+    write_hub_cache(offline_hub, "testorg/tiny-encoder", hf_snapshot_files(encoder, tmp_path / "snap"))
+    moved = WorldModel.from_pretrained(make_tiny_export(tmp_path / "plain", seed=1),
+                                       encoder_checkpoint="hf://testorg/tiny-encoder")
+    assert moved.run.encoder.weights_source.startswith("encoder weights: hf://testorg/tiny-encoder (")
+    assert torch.equal(moved.encode(images), want)
+
     # A local folder of the same name wins over the Hub.
     monkeypatch.chdir(tmp_path)
     shutil.copytree(make_tiny_export(tmp_path / "other", seed=2), tmp_path / "testorg" / "tiny-wm")

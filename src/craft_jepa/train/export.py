@@ -204,9 +204,14 @@ def export_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
     RUN_DIR/eval/report.json when it exists. `repo_id`: the Hub repo the card's examples name."""
     from safetensors.torch import save_file
 
+    from craft_jepa.hub import local_path
     from craft_jepa.train.model_card import training_summary, write_card
 
+    run_dir = local_path(run_dir, "world model")  # an export on the Hub may be exported again
     model = load_exported(run_dir, which, encoder_checkpoint=encoder_checkpoint)
+    training = training_summary(run_dir, model.step)
+    if (Path(run_dir) / META_FILE).is_file():  # re-exporting an export keeps what it knew
+        training = _read_meta(Path(run_dir) / META_FILE).get("training") or training
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if encoder_checkpoint is not None:
@@ -224,12 +229,15 @@ def export_run(run_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
         "predictor": config_to_dict(model.predictor),
         "clip": config_to_dict(model.clip),
         "scaler": model.scaler.to_dict(),
-        "training": training_summary(run_dir, model.step),
+        "training": training,
     }
     (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     if report is None and (Path(run_dir) / "eval" / "report.json").is_file():
         report = Path(run_dir) / "eval" / "report.json"
     if report is not None:
         copy_report(report, out)
+    from craft_jepa.models.decoder import copy_decoder
+
+    copy_decoder(run_dir, out)  # the pixel decoder + its pictures, when the run has one
     write_card(out, repo_id)
     return out
