@@ -105,6 +105,7 @@ def test_world_model_by_repo_id(offline_hub, tmp_path, monkeypatch):
     want = local.encode(images)
     for spelling in ("testorg/tiny-wm", "hf://testorg/tiny-wm", f"hf://testorg/tiny-wm@{commit}"):
         model = WorldModel.from_pretrained(spelling)
+        assert model.run.source == str(offline_hub / "models--testorg--tiny-wm" / "snapshots" / commit)
         assert torch.equal(model.encode(images), want), spelling
         for key, value in local.run.predictor.state_dict().items():
             assert torch.equal(model.run.predictor.state_dict()[key], value), key

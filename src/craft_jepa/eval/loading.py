@@ -76,10 +76,13 @@ def load_run(run_or_export_dir: str | os.PathLike[str], device: torch.device | s
 
     `encoder_checkpoint`: where the encoder weights are now, when not at the recorded path
     (an export made on the training cluster; see train/export.py)."""
-    from craft_jepa.hub import parse_hub_ref
+    from craft_jepa.hub import local_path, parse_hub_ref
     from craft_jepa.train.export import load_exported
 
     device = torch.device(device)
+    # A Hub repo id becomes its snapshot folder here, so `source` is always a folder on disk
+    # (files beside the export, e.g. a pixel decoder, are found through it).
+    run_or_export_dir = local_path(run_or_export_dir, "world model")
     exported = load_exported(run_or_export_dir, which=which, encoder_checkpoint=encoder_checkpoint)
     weights = exported.encoder.checkpoint
     if (weights is not None and "://" not in weights and not os.path.exists(weights)
