@@ -99,9 +99,13 @@ def test_export_writes_a_model_card_with_baselines(evaluated_run, synth_dataset,
     assert "held out from training: not checked (allow_train_data)" in card
     assert "Not evaluated" not in card and 'WorldModel.from_pretrained("path/to/this/folder"' in card
 
-    # Pictures of predicted futures appear once the folder holds them (the decoder writes them).
+    # Pictures of predicted futures appear once the folder holds them (the decoder's export puts
+    # them there, beside decoder.safetensors).
     (out / "rollout.png").write_bytes(b"\x89PNG\r\n\x1a\n")
-    assert "![Predicted futures (decoded latent rollout)](rollout.png)" in render_card(out)
+    (out / "decoder.safetensors").write_bytes(b"")
+    card = render_card(out)
+    assert "![Predicted futures (decoded latent rollout)](rollout.png)" in card and "counterfactual.png" not in card
+    assert "a pixel decoder of its latents" in card and "model.imagine(" in card
 
 
 def test_card_of_an_unevaluated_export_says_so(tmp_path):

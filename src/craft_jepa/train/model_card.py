@@ -9,7 +9,8 @@ Written by every export (and again before a push, so pictures added later are sh
 - the evaluation table from EXPORT_DIR/eval/report.json (copied there from the run's
   `craft-jepa eval` report, or `--report`): every number beside its baselines, ratios with
   their 95 % intervals; "not evaluated" when there is no report;
-- pictures of predicted futures (rollout.png, counterfactual.png) when the folder holds them;
+- pictures of predicted futures (rollout.png, counterfactual.png, plan.png: the pixel decoder's,
+  which export copies beside the decoder, models/decoder.py) when the folder holds them;
 - how to load it.
 
 This module reads report.json as plain JSON (the eval stage sits below train/ and is not
@@ -27,7 +28,8 @@ from typing import Any
 CARD_FILE = "README.md"
 REPORT_DIR = "eval"  # EXPORT_DIR/eval/report.json (+ report.md, plots)
 PICTURES = (("rollout.png", "Predicted futures (decoded latent rollout)"),
-            ("counterfactual.png", "Counterfactual futures: the same start under different actions"))
+            ("counterfactual.png", "Counterfactual futures: the same start under different actions"),
+            ("plan.png", "A plan: start, goal, and the decoded predicted end state"))
 TAGS = ("craft-jepa", "world-model", "minecraft", "vpt", "v-jepa-2", "action-conditioned", "jepa")
 TICKS_PER_SECOND = 20  # VPT jsonl lines
 
@@ -216,13 +218,14 @@ def _picture_lines(folder: Path) -> list[str]:
     found = [(name, caption) for name, caption in PICTURES if (folder / name).is_file()]
     if not found:
         return []
-    lines = ["## Predicted futures", ""]
+    lines = ["## Predicted futures", "", "Decoded by the pixel decoder trained on this model's latents "
+             "(`craft-jepa decoder`): what the model predicts, made visible.", ""]
     for name, caption in found:
         lines += [f"![{caption}]({name})", "", f"*{caption}.*", ""]
     return lines
 
 
-def _usage_lines(repo_id: str | None, meta: dict) -> list[str]:
+def _usage_lines(repo_id: str | None, meta: dict, decoder: bool = False) -> list[str]:
     where = repo_id or "path/to/this/folder"
     enc = meta["encoder"].get("checkpoint")
     note = []
@@ -231,13 +234,16 @@ def _usage_lines(repo_id: str | None, meta: dict) -> list[str]:
                     "machine's path). Pass `encoder_checkpoint=` (`--encoder-checkpoint`) with a local path "
                     "or a Hub repo id of the same weights (or export with `--encoder-checkpoint hf://ORG/NAME` "
                     "when they are on the Hub)."]
-    return ["## Use", "", "```python", "from craft_jepa.api import WorldModel", "",
-            f'model = WorldModel.from_pretrained("{where}", device="cpu")',
-            "z = model.encode(frames)                 # (T, H, W, 3) RGB -> (T, N, D) latents",
-            "future = model.rollout(z[None, :1], actions)  # raw VPT action vectors (1, T, A)",
-            "plan = model.plan(start_image, goal_image, horizon=2)", "print(plan.describe())", "```", "",
-            "```bash", f"craft-jepa plan {where} --start start.png --goal goal.png",
-            f"craft-jepa eval {where} --data 'held-out/*.tar' --out eval-out", "```"] + note + [""]
+    lines = ["## Use", "", "```python", "from craft_jepa.api import WorldModel", "",
+             f'model = WorldModel.from_pretrained("{where}", device="cpu")',
+             "z = model.encode(frames)                 # (T, H, W, 3) RGB -> (T, N, D) latents",
+             "future = model.rollout(z[None, :1], actions)  # raw VPT action vectors (1, T, A)",
+             "plan = model.plan(start_image, goal_image, horizon=2)", "print(plan.describe())"]
+    if decoder:
+        lines.append("frames = model.imagine(start_image, plan.actions)  # decoded future frames (uint8)")
+    lines += ["```", "", "```bash", f"craft-jepa plan {where} --start start.png --goal goal.png",
+              f"craft-jepa eval {where} --data 'held-out/*.tar' --out eval-out", "```"]
+    return lines + note + [""]
 
 
 def render_card(folder: str | os.PathLike[str], repo_id: str | None = None) -> str:
@@ -269,10 +275,13 @@ def render_card(folder: str | os.PathLike[str], repo_id: str | None = None) -> s
         f"on top of {encoder_text}. Given the encoder's latents of the "
         f"frames so far and the keyboard, mouse and camera actions taken, it predicts the latents of "
         f"the next frames; CEM planning over it finds actions that lead toward a goal frame.", "",
-        f"This repo holds the predictor (`predictor.safetensors`, step {meta.get('step')}) and its "
-        f"configuration and action scaler (`craft_jepa.json`).", ""]
+        f"This repo holds the predictor (`predictor.safetensors`, step {meta.get('step')}), its "
+        f"configuration and action scaler (`craft_jepa.json`)"
+        + (", and a pixel decoder of its latents (`decoder.safetensors`, `decoder.json`)."
+           if (folder / "decoder.safetensors").is_file() else "."), ""]
     lines += _config_lines(meta) + _training_lines(meta.get("training"), meta.get("step"))
-    lines += _evaluation_lines(report) + _picture_lines(folder) + _usage_lines(repo_id, meta)
+    lines += _evaluation_lines(report) + _picture_lines(folder)
+    lines += _usage_lines(repo_id, meta, decoder=(folder / "decoder.safetensors").is_file())
     return "\n".join(lines)
 
 
@@ -282,4 +291,4 @@ def write_card(folder: str | os.PathLike[str], repo_id: str | None = None) -> Pa
     return path
 
 
-__all__ = ["CARD_FILE", "REPORT_DIR", "render_card", "shard_hours", "training_summary", "write_card"]
+__all__ = ["CARD_FILE", "PICTURES", "REPORT_DIR", "render_card", "shard_hours", "training_summary", "write_card"]
