@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "eval": "craft_jepa.cli.eval",
     "plan": "craft_jepa.cli.plan",
     "export": "craft_jepa.cli.export",
+    "decoder": "craft_jepa.cli.decoder",
     "push": "craft_jepa.cli.push",
     "demo": "craft_jepa.cli.demo",
 }

@@ -19,11 +19,15 @@ _MUST_MATCH: dict[str, tuple[str, ...] | None] = {
     "clip": ("action_layout", "state_layout", "fps", "size", "max_crop_aspect", "hotbar_start", "mean", "std"),
     "predictor": None,
     "vjepa": None,
+    "decoder": None,
 }
+# The section that defines each objective's trained model.
+_OWN_SECTION = {"ac": "predictor", "vjepa": "vjepa", "decoder": "decoder"}
 # warm_start only seeds a fresh run's weights; a resumed run takes them from its checkpoint.
 _MAY_CHANGE = {"predictor": {"activation_checkpointing", "warm_start"},
                # The EMA schedule, crops and which entries seeded a fresh run's weights may change.
-               "vjepa": {"activation_checkpointing", "load_predictor", "ema", "crop_scale", "crop_aspect"}}
+               "vjepa": {"activation_checkpointing", "load_predictor", "ema", "crop_scale", "crop_aspect"},
+               "decoder": {"ssim_weight", "ssim_window"}}  # the loss may change, not the network
 # Settings added after checkpoints were written: absent in an old checkpoint means this value.
 # (Runs before clip.hotbar_start existed injected hotbar keys with VPT's convention: "zero".)
 _ABSENT_MEANS = {("predictor", "state_token"): False, ("predictor", "rope"): "meta", ("clip", "max_crop_aspect"): 1.0, ("clip", "hotbar_start"): "zero"}
@@ -51,7 +55,8 @@ def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[
         found.append(f"objective: {stored.get('objective', 'ac')!r} -> {current.get('objective', 'ac')!r}")
     for section, names in _MUST_MATCH.items():
         # Only the running objective's own section defines its model (the other keeps defaults).
-        if section == ("predictor" if current.get("objective", "ac") == "vjepa" else "vjepa"):
+        objective = current.get("objective", "ac")
+        if section in _OWN_SECTION.values() and section != _OWN_SECTION.get(objective):
             continue
         old, new = stored.get(section) or {}, current.get(section) or {}
         keys = names if names is not None else sorted((set(old) | set(new)) - _MAY_CHANGE.get(section, set()))

@@ -12,6 +12,7 @@ from typing import Literal
 from craft_jepa.data.clips import ClipConfig
 from craft_jepa.encoders import EncoderConfig
 from craft_jepa.models import PredictorConfig
+from craft_jepa.models.decoder import DecoderConfig
 from craft_jepa.train.checkpoint import CheckpointConfig
 from craft_jepa.train.data import DataConfig
 from craft_jepa.train.losses import LossConfig
@@ -53,7 +54,9 @@ class RunConfig:
     # ac: the action-conditioned predictor against a frozen encoder (craft-jepa train; sections
     # predictor, loss). vjepa: self-supervised pre-training of the encoder (craft-jepa pretrain;
     # section vjepa; encoder.checkpoint, when set, is the weights to continue from).
-    objective: Literal["ac", "vjepa"] = "ac"
+    # decoder: a pixel decoder from the frozen encoder's latents to frames (craft-jepa decoder
+    # train; section decoder; video data).
+    objective: Literal["ac", "vjepa", "decoder"] = "ac"
     run_dir: str = "runs/default"
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N (auto: cuda:LOCAL_RANK when present)
@@ -68,6 +71,7 @@ class RunConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     vjepa: VJEPAConfig = field(default_factory=VJEPAConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
@@ -83,6 +87,11 @@ class RunConfig:
             )
         if self.objective == "vjepa":
             self._check_vjepa()
+            return
+        if self.objective == "decoder":
+            if self.data.source != "video":
+                raise ValueError("objective=decoder learns to draw frames: it needs data.source=video (pixels), "
+                                 "not features (tokens only)")
             return
         if self.loss.auto_steps > self.clip.frames - 1:
             raise ValueError(

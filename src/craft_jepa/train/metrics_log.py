@@ -20,6 +20,7 @@ from craft_jepa.data.feature_format import FEATURE_STAT_KEYS
 CSV_COLUMNS = [
     "step", "split", "loss", "teacher_forcing", "rollout", "copy_last",
     "mean_token", "loss_mask0", "loss_mask1",  # objective vjepa (further mask generators: TensorBoard only)
+    "l1", "ssim", "mean_frame", "psnr",  # objective decoder
     "lr", "grad_norm",
     "clips_per_s", "data_time_s", "step_time_s", "peak_mem_mb", "skipped_steps", "bad_inputs",
     # skipped input by kind (all ranks, whole run), for either source's counters
