@@ -7,6 +7,8 @@
     future = wm.rollout(z[None, :1], actions[None])          # KV-cached autoregressive rollout
     plan = wm.plan(start_image, goal_image)                  # CEM toward the goal
     print(plan.describe())
+    images = wm.decode(z)                                    # latents -> uint8 (T, S, S, 3), needs a decoder
+    frames = wm.imagine(start_image, plan.actions)           # the imagined future of an action sequence
 
 Callers always speak RAW layout units (mouse units, degrees, 0/1 keys: `vpt.layouts`); the
 action scaler of the run is applied inside. Latents are the frozen encoder's tokens after a
@@ -175,6 +177,41 @@ class WorldModel:
         """Raw layout vectors (H, A) -> one dict of VPT terms per step."""
         arr = np.asarray(actions.cpu() if isinstance(actions, Tensor) else actions).reshape(-1, self.action_dim)
         return [self.run.action_layout.describe(step) for step in arr]
+
+    # ------------------------------------------------------------------ pictures (pixel decoder)
+
+    @property
+    def decoder(self):
+        """The run's pixel decoder (RUN_DIR/decoder/ or EXPORT_DIR/decoder.*: `craft-jepa decoder
+        train`), loaded on first use; refused when trained for another encoder."""
+        if getattr(self, "_decoder", None) is None:
+            from craft_jepa.eval.pictures import load_run_decoder
+            from craft_jepa.models.decoder import find_decoder
+
+            folder = find_decoder(self.run.source)
+            if folder is None:
+                raise FileNotFoundError(f"{self.run.source}: no pixel decoder (decoder.json + decoder.safetensors); "
+                                        f"train one with `craft-jepa decoder train {self.run.source} --data SHARDS`")
+            self._decoder = load_run_decoder(self.run, folder)
+        return self._decoder
+
+    @torch.no_grad()
+    def decode(self, z: Tensor) -> np.ndarray:
+        """Latents (..., N, D) (true, predicted or rolled out) -> uint8 RGB frames (..., S, S, 3)."""
+        from craft_jepa.eval.pictures import to_uint8
+
+        return to_uint8(self.decoder(z.to(self.device).float()))
+
+    @torch.no_grad()
+    def imagine(self, start: np.ndarray | Tensor, actions: np.ndarray | Tensor,
+                states: np.ndarray | Tensor | None = None) -> np.ndarray:
+        """A start image (H, W, 3) (or latent (N, D)) and raw actions (H, A) -> the decoded KV-cached
+        rollout, uint8 (H, S, S, 3): frame h is what the model imagines after action h."""
+        a = torch.as_tensor(np.asarray(actions) if not isinstance(actions, Tensor) else actions).float()
+        if a.ndim != 2:
+            raise ValueError(f"actions must be (H, {self.action_dim}) raw layout vectors, got {tuple(a.shape)}")
+        s = None if states is None else torch.as_tensor(np.asarray(states), dtype=torch.float32)[None]
+        return self.decode(self.rollout(self._as_latent(start)[None], a[None], s)[0])
 
     def _as_latent(self, x: np.ndarray | Tensor) -> Tensor:
         if isinstance(x, Tensor) and x.ndim == 2 and x.shape[-1] != 3:

@@ -204,11 +204,16 @@ def write_summary(result: DemoResult) -> Path:
         f"- run (config, scaler, checkpoints, metrics.csv, TensorBoard): `{result.run_dir}`",
         f"- evaluation report and plots: `{result.out / 'eval' / 'report.md'}`",
         f"- one plan toward a goal frame: `{result.out / 'plan.txt'}` (frames: plan_start.png, plan_goal.png)",
+        f"- what the model imagines (pixel decoder: `{result.run_dir / 'decoder'}`): strips, counterfactuals and "
+        f"the plan's imagined end in `{result.out / 'eval' / 'pictures'}` (shown below and in the report)",
         "",
         "## Timings (s)",
         "",
     ]
     rows += [f"- {k}: {v:.1f}" for k, v in result.timings.items()]
+    from craft_jepa.demo_pictures import summary_lines
+
+    rows += ["", *summary_lines(result.out)]
     path = result.out / "README.md"
     path.write_text("\n".join(rows) + "\n")
     return path
@@ -270,6 +275,11 @@ def _run_demo(out: Path, seed: int, steps: int | None, world: ToyWorld) -> DemoR
     plan_text = plan_once(run_dir, heldout[0], out, seed)
     (out / "plan.txt").write_text(plan_text + "\n")
     lap("plan")
+    _say("then: training the pixel decoder and drawing what the model imagines (eval/pictures/)")
+    from craft_jepa.demo_pictures import draw_pictures
+
+    draw_pictures(run_dir, train_shards, heldout, out / "eval", report, seed, steps=None if steps is None else max(steps, 20))
+    lap("pictures")
     result = DemoResult(out, run_dir, report, plan_text, timings)
     write_summary(result)
     return result

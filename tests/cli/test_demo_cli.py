@@ -19,5 +19,10 @@ def test_demo_runs_every_stage_and_prints_baselines(tmp_path, monkeypatch, capsy
     assert "copy-last / model" in printed and "majority sign" in printed and "planned (CEM" in printed
     summary = (tmp_path / "out" / "README.md").read_text()
     assert "shuffled / model" in summary and "no motion" in summary
-    for path in ("run/config.yaml", "eval/report.json", "eval/report.md", "plan.txt", "features/train"):
+    for path in ("run/config.yaml", "eval/report.json", "eval/report.md", "plan.txt", "features/train",
+                 "run/decoder/decoder.safetensors", "eval/pictures/rollout.png", "eval/pictures/counterfactual.png",
+                 "eval/pictures/plan.png", "eval/pictures/rollout_0.gif", "eval/pictures/counterfactual.gif"):
         assert (tmp_path / "out" / path).exists(), path
+    # the report and the summary show the pictures: real vs imagined futures and the counterfactuals
+    for text in (summary, (tmp_path / "out" / "eval" / "report.md").read_text()):
+        assert "rollout.png)" in text and "counterfactual.png)" in text and "mean training frame" in text

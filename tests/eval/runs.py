@@ -105,3 +105,30 @@ def trained_and_encoded(root: str | os.PathLike[str]):
         cfg = EvalConfig(clips=world.eval_clips, windows_per_segment=world.windows_per_heldout, progress=False)
         _ENCODED[key] = (run, encode_val_clips(run, heldout, cfg))
     return _ENCODED[key]
+
+
+# The pixel decoder of the session's toy world model, trained as the demo trains it
+# (craft_jepa.demo_pictures: the training video shards, DEMO_DECODER_STEPS steps).
+_DECODER: dict[str, dict] = {}
+
+
+def toy_decoder(root: str | os.PathLike[str]) -> tuple[Path, dict]:
+    """(RUN_DIR, decoder.json record) of the toy world model's decoder, trained once per session."""
+    run_dir, heldout = toy_run(root)
+    key = str(run_dir)
+    if key not in _DECODER:
+        from craft_jepa.demo_pictures import DEMO_DECODER, DEMO_DECODER_STEPS
+        from craft_jepa.train.objectives.decoder import train_decoder
+
+        train_shards = sorted(str(p) for p in (run_dir.parent / "data" / "train").rglob("*.tar"))
+        threads = torch.get_num_threads()
+        torch.set_num_threads(BAR_THREADS)
+        try:
+            start = time.perf_counter()
+            _DECODER[key] = train_decoder(run_dir, train_shards, heldout_shards=heldout, overrides=[
+                *DEMO_DECODER, f"seed={BAR_SEED}", f"schedule.total_steps={DEMO_DECODER_STEPS}",
+                f"schedule.decay_steps={DEMO_DECODER_STEPS // 5}"])
+            print(f"toy decoder: trained and scored in {time.perf_counter() - start:.0f} s")
+        finally:
+            torch.set_num_threads(threads)
+    return run_dir, _DECODER[key]

@@ -33,6 +33,7 @@ class LoadedRun:
     action_layout: ActionLayout
     state_layout: StateLayout
     device: torch.device
+    encoder_config: object = None  # encoders.EncoderConfig the latents come from (pixel decoders check it)
 
     @torch.no_grad()
     def latents(self, frames: Tensor, chunk_size: int | None = 64) -> Tensor:
@@ -106,4 +107,5 @@ def load_run(run_or_export_dir: str | os.PathLike[str], device: torch.device | s
         action_layout=action_layout,
         state_layout=get_state_layout(exported.clip.state_layout),
         device=device,
+        encoder_config=exported.encoder,
     )

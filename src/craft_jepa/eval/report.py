@@ -186,6 +186,10 @@ def render_markdown(report: dict) -> str:
         lines.append("")
         if "landscape" in plan:
             lines += ["![energy landscape](energy_landscape.png)", ""]
+    if "pictures" in report:  # the pixel decoder's pictures (eval/pictures.py), in OUT/pictures/
+        from craft_jepa.eval.pictures import pictures_markdown
+
+        lines += pictures_markdown(report["pictures"], base="pictures/")
     if "data_stats" in report:
         lines += ["## Bad data skipped by the loader", ""]
         stats = report["data_stats"]

@@ -53,4 +53,11 @@ def evaluate_run(run_or_export_dir: str | os.PathLike[str], data: str | list[str
         start = time.perf_counter()
         report["planning"] = evaluate_planning(run, clips, plan_config, eval_config.progress)
         report["timings"]["planning_s"] = time.perf_counter() - start
+    from craft_jepa.eval.pictures import load_run_decoder, write_pictures
+
+    decoder = load_run_decoder(run)  # RUN_DIR/decoder/ or EXPORT_DIR/decoder.*: `craft-jepa decoder train`
+    if decoder is not None:
+        start = time.perf_counter()
+        report["pictures"] = write_pictures(run, decoder, urls, Path(out_dir) / "pictures", seed=eval_config.seed)
+        report["timings"]["pictures_s"] = time.perf_counter() - start
     return report, write_report(report, out_dir)

@@ -1,0 +1,78 @@
+"""The demo's last step: train the pixel decoder of the toy world model and draw what it imagines.
+
+    craft_jepa.demo._run_demo -> draw_pictures(run_dir, train_shards, heldout, OUT/eval, report)
+
+1. `craft-jepa decoder train`'s own code (train/objectives/decoder.py) on the training video
+   shards (the feature cache holds tokens, not pixels), scored on held-out frames against the
+   mean training frame;
+2. strips of held-out clips (true | decoded true | teacher-forced | rollout) and counterfactual
+   strips from one start frame under scripted actions (eval/pictures.py), as `craft-jepa eval`
+   draws them, added to OUT/eval/report.md;
+3. one plan: start, goal and the decoded predicted end state of the chosen actions (plan.png).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Decoder-run settings of the demo (tiny encoder, 64 px frames, batches of 8 clips x 4 frames).
+DEMO_DECODER_STEPS = 250
+DEMO_DECODER = ("logging.progress_bar=false", "logging.tensorboard=false")
+
+
+def draw_pictures(run_dir: Path, train_shards: list[str], heldout: list[str], eval_dir: Path, report: dict,
+                  seed: int = 0, steps: int | None = None, overrides: tuple[str, ...] = DEMO_DECODER) -> dict:
+    """-> the pictures record (also report["pictures"], re-written into eval_dir/report.*).
+    `steps`: decoder training steps (default DEMO_DECODER_STEPS; the shortened demo takes fewer)."""
+    import json
+
+    import torch
+
+    from craft_jepa.api import WorldModel
+    from craft_jepa.data.loader import build_val_loader
+    from craft_jepa.eval.pictures import load_run_decoder, plan_picture, to_uint8, write_pictures
+    from craft_jepa.eval.report import write_report
+    from craft_jepa.models.decoder import psnr
+    from craft_jepa.planning.action_space import ActionSpace
+    from craft_jepa.train.objectives.decoder import train_decoder
+
+    n = steps or DEMO_DECODER_STEPS
+    schedule = [f"schedule.total_steps={n}", f"schedule.warmup_steps={min(20, n // 10)}",
+                f"schedule.decay_steps={max(n // 5, 1)}"]
+    decoder_record = train_decoder(run_dir, train_shards, heldout_shards=heldout,
+                                   overrides=[*overrides, f"seed={seed}", *schedule])
+    model = WorldModel.from_pretrained(run_dir, which="latest")
+    run = model.run
+    decoder = load_run_decoder(run)
+    pictures_dir = eval_dir / "pictures"
+    record = write_pictures(run, decoder, heldout, pictures_dir, seed=seed)
+    # One plan, as the demo's plan step makes it (frame 0 -> frame 2 of the first held-out clip).
+    batch = next(iter(build_val_loader(run.clip, heldout[:1], batch_size=1, num_workers=0, max_clips=1, seed=seed)))
+    mean, std = torch.tensor(run.clip.mean).view(3, 1, 1), torch.tensor(run.clip.std).view(3, 1, 1)
+    rgb = (batch["frames"][0].float() * std + mean).clamp(0, 1)  # (T, 3, S, S)
+    start, goal = to_uint8(rgb[0]), to_uint8(rgb[2])
+    space = ActionSpace.from_layout(run.action_layout, run.scaler)
+    plan = model.plan(start, goal, horizon=2, seed=seed, samples=200, iterations=6,
+                      hold=space.hold_from(batch["actions"][0, 0]))
+    end = model.imagine(start, plan.actions)[-1]  # the decoded predicted end state of the plan
+    record["plan"] = plan_picture(start, goal, end, pictures_dir / "plan.png")
+    as_float = lambda im: torch.as_tensor(im).permute(2, 0, 1).float() / 255  # noqa: E731
+    record["plan"]["psnr_to_goal_db"] = float(psnr(as_float(end), rgb[2]))
+    record["plan"]["start_psnr_to_goal_db"] = float(psnr(rgb[0], rgb[2]))
+    record["decoder"] = decoder_record["scores"]
+    report["pictures"] = record
+    (pictures_dir / "pictures.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_report(report, eval_dir)
+    return record
+
+
+def summary_lines(out: Path) -> list[str]:
+    """The demo summary's picture section (OUT/README.md), when draw_pictures ran."""
+    import json
+
+    from craft_jepa.eval.pictures import pictures_markdown
+
+    path = out / "eval" / "pictures" / "pictures.json"
+    if not path.is_file():
+        return []
+    return pictures_markdown(json.loads(path.read_text()), base="eval/pictures/")

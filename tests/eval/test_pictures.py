@@ -1,0 +1,189 @@
+"""Pictures through the pixel decoder (eval/pictures.py, WorldModel.decode / imagine).
+
+Fast: phase correlation recovers known shifts; the pictures of an untrained tiny export exist
+with their declared sizes; eval reports show them. Slow (one test): on the demo's toy world
+model, decoded turn-left and turn-right rollouts shift the scenery in opposite horizontal
+directions, the way the synthetic renderer moves it, and no-op stays closest to the start.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+
+from craft_jepa.api import WorldModel
+from craft_jepa.configuration import config_to_dict
+from craft_jepa.encoders import EncoderConfig
+from craft_jepa.eval.pictures import (SCRIPTED, STRIP_ROWS, grid_size, phase_shift, scripted_actions,
+                                      write_pictures)
+from craft_jepa.models.decoder import DecoderConfig, TokenDecoder, save_decoder
+
+from .runs import TINY_FRAMES, make_tiny_export
+
+
+def _scene(seed: int, h: int = 64, w: int = 64) -> np.ndarray:
+    """A smooth random texture, periodic (np.roll moves it without new content)."""
+    rng = np.random.default_rng(seed)
+    spectrum = rng.normal(size=(h, w)) + 1j * rng.normal(size=(h, w))
+    fy, fx = np.meshgrid(np.fft.fftfreq(h), np.fft.fftfreq(w), indexing="ij")
+    spectrum *= np.exp(-(fy**2 + fx**2) / (2 * 0.08**2))
+    img = np.fft.ifft2(spectrum).real
+    return ((img - img.min()) / (img.max() - img.min()) * 255).astype(np.uint8)
+
+
+@given(st.integers(0, 10_000), st.integers(-12, 12), st.integers(-12, 12))
+def test_phase_shift_recovers_a_known_translation(seed, dy, dx):
+    ref = _scene(seed)
+    moved = np.roll(ref, (dy, dx), axis=(0, 1))  # content moves down by dy, right by dx
+    got = phase_shift(np.stack([ref] * 3, -1), np.stack([moved] * 3, -1))
+    assert abs(got[0] - dy) <= 0.5 and abs(got[1] - dx) <= 0.5, (got, dy, dx)
+
+
+def test_scripted_actions_turn_opposite_ways_and_hold_the_hotbar():
+    from craft_jepa.vpt.layouts import get_action_layout
+
+    layout = get_action_layout("vpt38")
+    names = list(layout.feature_names)
+    hold = np.zeros(len(names), dtype=np.float32)
+    hold[names.index("hotbar_3")] = 1
+    acts = scripted_actions(layout, None, 3, hold, degrees=6.0)
+    assert list(acts) == list(SCRIPTED)
+    yaw, dx = names.index("yaw_diff"), names.index("mouse_dx")
+    assert (acts["turn_left"][:, yaw] == -6).all() and (acts["turn_right"][:, yaw] == 6).all()
+    assert (acts["turn_right"][:, dx] == 40).all()  # 0.15 degrees per mouse unit
+    assert (acts["look_up"][:, names.index("pitch_diff")] < 0).all()  # +pitch looks down
+    assert (acts["walk_forward"][:, names.index("key_w")] == 1).all()
+    assert (acts["attack"][:, names.index("button_0")] == 1).all()
+    for name, a in acts.items():
+        assert a.shape == (3, len(names)) and (a[:, names.index("hotbar_3")] == 1).all(), name
+    other = [i for i in range(len(names)) if names[i] != "hotbar_3"]
+    assert not acts["no_op"][:, other].any()
+
+
+@pytest.fixture(scope="module")
+def export_with_decoder(tmp_path_factory):
+    """The untrained tiny export (32 px, 2x2 tokens) with an untrained decoder of its encoder."""
+    folder = make_tiny_export(tmp_path_factory.mktemp("export-decoder"))
+    encoder = EncoderConfig(name="vit_tiny", img_size=32, init_seed=0)
+    save_decoder(folder, TokenDecoder(DecoderConfig(width=16), 96, 2, 32), {"encoder": config_to_dict(encoder)})
+    return folder
+
+
+def test_pictures_exist_with_their_declared_sizes(export_with_decoder, synth_dataset, tmp_path):
+    model = WorldModel.from_pretrained(export_with_decoder)
+    record = write_pictures(model.run, model.decoder, synth_dataset.shard_urls, tmp_path, clips=2, steps=3)
+    strips = record["strips"]
+    with Image.open(strips["png"]) as im:
+        assert im.size == grid_size(2 * len(STRIP_ROWS), TINY_FRAMES, 32) == tuple(strips["size"])
+    for gif in strips["gifs"]:
+        with Image.open(gif) as im:
+            assert im.n_frames == TINY_FRAMES and im.size == grid_size(1, len(STRIP_ROWS), 32)
+    cf = record["counterfactual"]
+    with Image.open(cf["png"]) as im:
+        assert im.size == grid_size(len(SCRIPTED), 1 + 3, 32) == tuple(cf["size"])
+    with Image.open(cf["gif"]) as im:
+        assert im.n_frames == 1 + 3 and im.size == grid_size(1, len(SCRIPTED), 32)
+    assert set(cf["shift_px"]) == set(SCRIPTED)
+    saved = json.loads((tmp_path / "pictures.json").read_text())
+    assert saved["strips"]["psnr_db"].keys() >= {"decoded true", "teacher-forced", "rollout", "decoded copy-last"}
+
+
+def test_eval_reports_show_the_pictures_and_export_copies_them(export_with_decoder, synth_dataset, tmp_path):
+    from craft_jepa.eval.runner import EvalConfig
+    from craft_jepa.models.decoder import copy_decoder
+    from craft_jepa.planning.evaluate import evaluate_run
+
+    report, paths = evaluate_run(export_with_decoder, synth_dataset.shard_urls, tmp_path / "eval",
+                                 EvalConfig(clips=2, progress=False), None, allow_train_data=True)
+    markdown = paths["markdown"].read_text()
+    for name in ("rollout.png", "counterfactual.png", "rollout_0.gif", "counterfactual.gif"):
+        assert (tmp_path / "eval" / "pictures" / name).is_file() and f"(pictures/{name})" in markdown, name
+    assert json.loads(paths["json"].read_text())["pictures"]["strips"]["psnr_db"]["decoded copy-last"] > 0
+    export = tmp_path / "export"
+    export.mkdir()
+    (export_with_decoder / "eval").mkdir(exist_ok=True)
+    import shutil
+
+    shutil.copytree(tmp_path / "eval" / "pictures", export_with_decoder / "eval" / "pictures", dirs_exist_ok=True)
+    copy_decoder(export_with_decoder, export)
+    meta = json.loads((export / "decoder.json").read_text())
+    assert meta["pictures"] == {"rollout": "rollout.png", "counterfactual": "counterfactual.png"}
+    assert (export / "decoder.safetensors").is_file() and (export / "rollout.png").is_file()
+    shutil.rmtree(export_with_decoder / "eval")
+
+
+def test_world_model_decode_and_imagine(export_with_decoder):
+    model = WorldModel.from_pretrained(export_with_decoder)
+    images = np.random.default_rng(0).integers(0, 256, (2, 40, 56, 3), dtype=np.uint8)
+    z = model.encode(images)
+    frames = model.decode(z)
+    assert frames.shape == (2, 32, 32, 3) and frames.dtype == np.uint8
+    # decode is the decoder's own output (no hidden state): the same latents give the same frames
+    np.testing.assert_array_equal(frames[1], model.decode(z[1:2])[0])
+    actions = np.zeros((3, model.action_dim), dtype=np.float32)
+    imagined = model.imagine(images[0], actions)
+    assert imagined.shape == (3, 32, 32, 3)
+    rolled = model.rollout(z[:1][None], torch.as_tensor(actions)[None])[0]
+    np.testing.assert_array_equal(imagined, model.decode(rolled))
+
+
+def test_a_decoder_for_another_encoder_is_refused(tmp_path):
+    from craft_jepa.models.decoder import DecoderMismatchError
+
+    folder = make_tiny_export(tmp_path / "export")
+    other = EncoderConfig(name="vit_tiny", img_size=32, init_seed=7)  # other random weights
+    save_decoder(folder, TokenDecoder(DecoderConfig(width=16), 96, 2, 32), {"encoder": config_to_dict(other)})
+    with pytest.raises(DecoderMismatchError, match="init_seed"):
+        WorldModel.from_pretrained(folder).decoder
+    save_decoder(folder, TokenDecoder(DecoderConfig(width=16), 96, 4, 64), {"encoder": {}})  # another grid/size
+    with pytest.raises(DecoderMismatchError, match="grid_size 4"):
+        WorldModel.from_pretrained(folder).decoder
+
+
+# Counterfactual direction bar on the toy world model (measured margins: see the test's print).
+START_FRAMES = 12  # held-out start frames (one per held-out recording)
+MIN_SHIFT_PX = 0.5  # median |dx| of the decoded turn after 3 steps, in the 64 px frame
+MIN_AGREEMENT = 0.75  # fraction of start frames where left moves right (dx > 0) and right moves left
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2400)  # builds the session's toy world model (shared with the bar tests) + its decoder
+def test_decoded_turns_move_the_scenery_opposite_ways_and_no_op_stays(tmp_path_factory):
+    from craft_jepa.data.loader import build_val_loader
+    from craft_jepa.eval.loading import load_run
+    from craft_jepa.eval.pictures import counterfactuals, hold_state, load_run_decoder
+
+    from .runs import toy_decoder
+
+    run_dir, record = toy_decoder(tmp_path_factory.getbasetemp())
+    run = load_run(run_dir, which="latest")
+    decoder = load_run_decoder(run)
+    heldout = sorted(str(p) for p in (run_dir.parent / "data" / "heldout").rglob("*.tar"))[:START_FRAMES]
+    batches = build_val_loader(run.clip, heldout, batch_size=START_FRAMES, num_workers=0, max_clips=START_FRAMES,
+                               seed=0)
+    batch = next(iter(batches))
+    z0 = run.latents(batch["frames"][:, :1].float())[:, 0]  # (K, N, D)
+    left, right, closest = [], [], []
+    for k in range(z0.shape[0]):
+        cf = counterfactuals(run, decoder, z0[k], steps=3, hold=hold_state(run.action_layout, batch["actions"][k, 0].numpy()))
+        left.append(cf["shift"]["turn_left"][1])
+        right.append(cf["shift"]["turn_right"][1])
+        closest.append(min(cf["distance"], key=cf["distance"].get))
+    left, right = np.array(left), np.array(right)
+    agree = float(np.mean((left > 0) & (right < 0)))
+    no_op_closest = float(np.mean([c == "no_op" for c in closest]))
+    print("counterfactual bar:", {"decoder": record["scores"], "degrees_per_step": cf["degrees_per_step"],
+                                  "dx_left_median": float(np.median(left)), "dx_right_median": float(np.median(right)),
+                                  "dx_left": left.round(2).tolist(), "dx_right": right.round(2).tolist(),
+                                  "agreement": agree, "closest": closest, "no_op_closest": no_op_closest})
+    # Turning left (yaw decreasing) slides the synthetic panorama right in the frame, turning right slides it left.
+    assert np.median(left) >= MIN_SHIFT_PX and np.median(right) <= -MIN_SHIFT_PX, (left, right)
+    assert agree >= MIN_AGREEMENT, (left, right)
+    # No-op changes the decoded frame least (attack, walking and looking up all move or change it more).
+    assert no_op_closest >= MIN_AGREEMENT, closest
