@@ -101,3 +101,25 @@ def test_a_decoder_run_resumes_and_refuses_another_network(trained):
     wider = decoder_run_config(root, train_shards, [*RUN, "decoder.width=128"])
     with pytest.raises(CheckpointMismatchError, match="decoder.width"):
         train(wider, single_process=True)
+
+
+def test_a_feature_cache_stands_for_the_video_shards_it_was_encoded_from(tmp_path, synth_dataset):
+    import shutil
+
+    from craft_jepa import demo
+    from craft_jepa.train.objectives.decoder import video_shards_for
+
+    video = list(synth_dataset.shard_urls[:1])
+    folder = demo.encode_cache(video, tmp_path / "features", "val",
+                               overrides=["clip.size=32", "encoder.img_size=32", "predictor.grid_size=2"])
+    features = sorted(str(p) for p in folder.glob("*.tar"))
+    assert features and video_shards_for(features) == video
+    assert video_shards_for(video) == video  # video shards stay what they are
+    moved = tmp_path / "moved.tar"
+    shutil.copyfile(video[0], moved)
+    cache = tmp_path / "cache-of-moved"
+    demo.encode_cache([str(moved)], cache, "val",
+                      overrides=["clip.size=32", "encoder.img_size=32", "predictor.grid_size=2"])
+    moved.unlink()
+    with pytest.raises(FileNotFoundError, match="feature shard"):
+        video_shards_for(sorted(str(p) for p in cache.glob("*.tar")))

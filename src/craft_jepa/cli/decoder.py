@@ -19,8 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("train", help="train RUN_DIR's decoder", description=HELP)
     p.add_argument("run_dir", help="the AC training run whose encoder the decoder reads (RUN_DIR with config.yaml)")
     p.add_argument("--data", required=True,
-                   help="video shards to learn frames from (a feature cache holds no pixels: give the video "
-                        "shards it was encoded from)")
+                   help="video shards to learn frames from, or the feature cache (its shards name the video "
+                        "shards they were encoded from, which must be readable here: a cache holds no pixels)")
     p.add_argument("--heldout", default=None, help="held-out video shards: scored there and pictures drawn")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a decoder-run setting (e.g. schedule.total_steps=1000, decoder.width=128, "

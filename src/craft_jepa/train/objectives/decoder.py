@@ -11,8 +11,8 @@ logging, validation, typed config) under RUN_DIR/decoder, for the encoder of an 
 scores it on held-out frames against the mean training frame (PSNR) and writes
 RUN_DIR/decoder/decoder.safetensors + decoder.json (models/decoder.py: save_decoder).
 
-The decoder needs pixels, so it trains from video shards (`data.source: video`); a feature
-cache holds tokens only, and its shards name the video shards they were encoded from.
+The decoder needs pixels, so it trains from video shards (`data.source: video`); given a feature
+cache (tokens only), it trains from the video shards the cache's runs name as their source.
 """
 
 from __future__ import annotations
@@ -161,6 +161,39 @@ def decoder_run_config(run_dir: str | os.PathLike[str], train_shards: str | list
     return load_config(RunConfig, str(base), [*DECODER_RUN_DEFAULTS, *fixed, *overrides])
 
 
+def video_shards_for(urls: list[str]) -> list[str]:
+    """Shards to learn pixels from: video shards as they are; a feature shard (craft-jepa encode)
+    stands for the video shards its runs were encoded from (FeatureMeta.source), which must exist."""
+    import tarfile
+
+    from craft_jepa.data.feature_format import FEATURE_FORMAT
+
+    out: list[str] = []
+    for url in urls:
+        sources: list[str] = []
+        try:
+            with tarfile.open(url) as tar:  # members are read header by header; only JSON bodies are read
+                for member in tar:
+                    if member.name.endswith(".mp4"):
+                        break  # a video shard
+                    if member.name.endswith(".json"):
+                        meta = json.loads(tar.extractfile(member).read())
+                        if isinstance(meta, dict) and meta.get("format") == FEATURE_FORMAT and meta.get("source"):
+                            sources.append(str(meta["source"]))
+        except (OSError, tarfile.TarError, ValueError):
+            pass  # not a local tar (a URL, pipe:): used as it is, the video loader reports what is wrong
+        if not sources:
+            out.append(url)
+            continue
+        missing = sorted({s for s in sources if "://" not in s and not os.path.exists(s)})
+        if missing:
+            raise FileNotFoundError(f"{url} is a feature shard (tokens, no pixels): the decoder learns frames "
+                                    f"from the video shards it was encoded from, and {missing[0]} is not here; "
+                                    "pass the video shards with --data")
+        out += [s for s in dict.fromkeys(sources) if s not in out]
+    return out
+
+
 @torch.no_grad()
 def _frames(cfg: Any, urls: list[str], max_clips: int, seed: int) -> Tensor:
     """RGB frames (M, 3, S, S) in [0, 1] of one fixed window per segment of `urls`."""
@@ -208,6 +241,10 @@ def train_decoder(run_dir: str | os.PathLike[str], train_shards: str | list[str]
     from craft_jepa.train.checkpoint import load_checkpoint
     from craft_jepa.train.loop import train
 
+    from craft_jepa.data.shards import expand_urls as _expand
+
+    train_shards = video_shards_for(_expand(train_shards))  # a feature cache names its video shards
+    heldout_shards = video_shards_for(_expand(heldout_shards)) if heldout_shards else None
     cfg = decoder_run_config(run_dir, train_shards, list(overrides), heldout_shards)
     summary = train(cfg, single_process=True)
     state = load_checkpoint(Path(cfg.run_dir) / "checkpoints" / "latest.pt")
