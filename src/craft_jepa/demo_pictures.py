@@ -24,6 +24,20 @@ def draw_pictures(run_dir: Path, train_shards: list[str], heldout: list[str], ev
                   seed: int = 0, steps: int | None = None, overrides: tuple[str, ...] = DEMO_DECODER) -> dict:
     """-> the pictures record (also report["pictures"], re-written into eval_dir/report.*).
     `steps`: decoder training steps (default DEMO_DECODER_STEPS; the shortened demo takes fewer)."""
+    from craft_jepa.train.objectives.decoder import train_decoder
+
+    n = steps or DEMO_DECODER_STEPS
+    schedule = [f"schedule.total_steps={n}", f"schedule.warmup_steps={min(20, n // 10)}",
+                f"schedule.decay_steps={max(n // 5, 1)}"]
+    decoder_record = train_decoder(run_dir, train_shards, heldout_shards=heldout,
+                                   overrides=[*overrides, f"seed={seed}", *schedule])
+    return draw_with_decoder(run_dir, heldout, eval_dir, report, decoder_record["scores"], seed)
+
+
+def draw_with_decoder(run_dir: Path, heldout: list[str], eval_dir: Path, report: dict | None, scores: dict,
+                      seed: int = 0) -> dict:
+    """The pictures of a run that has its decoder (RUN_DIR/decoder/); `report` (the eval report, or
+    None) gets them and is re-written into eval_dir."""
     import json
 
     import torch
@@ -34,13 +48,7 @@ def draw_pictures(run_dir: Path, train_shards: list[str], heldout: list[str], ev
     from craft_jepa.eval.report import write_report
     from craft_jepa.models.decoder import psnr
     from craft_jepa.planning.action_space import ActionSpace
-    from craft_jepa.train.objectives.decoder import train_decoder
 
-    n = steps or DEMO_DECODER_STEPS
-    schedule = [f"schedule.total_steps={n}", f"schedule.warmup_steps={min(20, n // 10)}",
-                f"schedule.decay_steps={max(n // 5, 1)}"]
-    decoder_record = train_decoder(run_dir, train_shards, heldout_shards=heldout,
-                                   overrides=[*overrides, f"seed={seed}", *schedule])
     model = WorldModel.from_pretrained(run_dir, which="latest")
     run = model.run
     decoder = load_run_decoder(run)
@@ -59,10 +67,11 @@ def draw_pictures(run_dir: Path, train_shards: list[str], heldout: list[str], ev
     as_float = lambda im: torch.as_tensor(im).permute(2, 0, 1).float() / 255  # noqa: E731
     record["plan"]["psnr_to_goal_db"] = float(psnr(as_float(end), rgb[2]))
     record["plan"]["start_psnr_to_goal_db"] = float(psnr(rgb[0], rgb[2]))
-    record["decoder"] = decoder_record["scores"]
-    report["pictures"] = record
+    record["decoder"] = scores
     (pictures_dir / "pictures.json").write_text(json.dumps(record, indent=2) + "\n")
-    write_report(report, eval_dir)
+    if report is not None:
+        report["pictures"] = record
+        write_report(report, eval_dir)
     return record
 
 

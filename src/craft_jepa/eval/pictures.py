@@ -214,7 +214,7 @@ def clip_strips(run: Any, decoder: Any, shards: str | list[str], out_dir: str | 
             frames_t.append(compose_grid([panel], [f"t={t}"]))
         gifs.append(str(save_gif(frames_t, out / f"rollout_{c}.gif")))
     grid = compose_grid(rows, labels, header=[f"t={t}" for t in range(T)])
-    grid.save(out / "rollout.png")
+    grid.save(out / "rollout.png", optimize=True)
     return {"png": str(out / "rollout.png"), "gifs": gifs, "clips": int(true.shape[0]), "frames": T,
             "size": list(grid.size), "rows": list(STRIP_ROWS), "keys": list(batch["key"]),
             "psnr_db": scores,
@@ -255,7 +255,7 @@ def counterfactual_strips(run: Any, decoder: Any, z0: Tensor, out_dir: str | os.
     rows = [[first, *to_uint8(cf["frames"][n])] for n in cf["frames"]]
     labels = [n.replace("_", " ") for n in cf["frames"]]
     grid = compose_grid(rows, labels, header=["start", *[f"+{t + 1}" for t in range(steps)]])
-    grid.save(out / "counterfactual.png")
+    grid.save(out / "counterfactual.png", optimize=True)
     gif = [compose_grid([[to_uint8(cf["frames"][n][t]) for n in cf["frames"]]], [f"+{t + 1}"]) for t in range(steps)]
     gif.insert(0, compose_grid([[to_uint8(cf["start"])] * len(cf["frames"])], ["start"]))
     save_gif(gif, out / "counterfactual.gif")
