@@ -217,7 +217,7 @@ def score_decoder(decoder: TokenDecoder, encoder: nn.Module, cfg: Any, train_url
     decoded = []
     for chunk in target.split(64):
         z = normalize_targets(encoder(((chunk - norm[0]) / norm[1])[:, None].to(device)))[:, 0]
-        decoded.append(decoder(z).cpu())
+        decoded.append(decoder(z).float().cpu())
     pred = torch.cat(decoded)
     model = psnr(pred, target)
     baseline = psnr(mean_frame.expand_as(target), target)
@@ -250,13 +250,16 @@ def train_decoder(run_dir: str | os.PathLike[str], train_shards: str | list[str]
     state = load_checkpoint(Path(cfg.run_dir) / "checkpoints" / "latest.pt")
     decoder = TokenDecoder(cfg.decoder, cfg.encoder.embed_dim, cfg.encoder.grid_size, cfg.clip.size)
     decoder.load_state_dict(state["decoder"])
-    decoder.eval()
-    encoder = FrozenEncoder.from_config(cfg.encoder, torch.device("cpu"))
+    from craft_jepa.train.distributed import resolve_device
+
+    device = resolve_device(cfg.device, 0)  # scored where it trained (ViT-L/g: the GPU)
+    decoder.to(device).eval()
+    encoder = FrozenEncoder.from_config(cfg.encoder, device)
     train_urls = expand_urls(cfg.data.train_shards)
     heldout_urls = expand_urls(heldout_shards) if heldout_shards else train_urls
     scores = score_decoder(decoder, encoder, cfg, train_urls, heldout_urls, max_clips=score_clips, seed=cfg.seed)
     scores["heldout"] = bool(heldout_shards)
     meta = {"encoder": config_to_dict(cfg.encoder), "clip": config_to_dict(cfg.clip), "steps": summary.step,
             "source": str(run_dir), "scores": scores, "pictures": {}}
-    save_decoder(cfg.run_dir, decoder, meta)
+    save_decoder(cfg.run_dir, decoder.cpu(), meta)
     return {**meta, "folder": str(cfg.run_dir)}
