@@ -47,15 +47,13 @@ def main() -> None:
     parser.add_argument("--cem-seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=2, help="torch threads while training (pinned)")
     parser.add_argument("--train-recordings", type=int, default=demo.ToyWorld().train_recordings,
-                        help="training recordings of the toy world (a data lever; its own data folder under --out)")
+                        help="training recordings of the toy world (a data lever): data in OUT/trainN")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="extra overrides of configs/tiny-world-model.yaml (a lever to measure)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     world = dataclasses.replace(demo.ToyWorld(), train_recordings=args.train_recordings)
-    out = Path(args.out)
-    if world != demo.ToyWorld():
-        out = out / f"train{world.train_recordings}"
+    out = Path(args.out) / f"train{world.train_recordings}"  # the data of one toy world
     data_seed = 0
     if not (out / "data" / "heldout" / "shards").is_dir():
         train_shards, heldout = demo.make_data(out, data_seed, world)

@@ -1,11 +1,12 @@
 """The bar (issue 12): offline planning with the demo's toy world model recovers the recorded
 camera yaw between held-out frames, clearly better than any constant guess.
 
-Issue 12 asks for yaw sign agreement >= 0.85 and a planned/recorded yaw correlation >= 0.6 on
-every training and CEM seed. The toy configuration measures 0.69-0.88 and 0.39-0.67 over the
-seeds and torch thread counts tried (docs/world-model.md), so those bars are not met yet; this
-test asserts what held on every one of them with a margin: above the majority sign, a positive
-correlation, and a camera error below planning no motion at all."""
+Issue 12 asks for yaw sign agreement >= 0.85 and >= the majority sign + 0.10, and a
+planned/recorded yaw correlation >= 0.6, on every training and CEM seed. The toy configuration
+(48 training recordings) measures 0.80-0.88 and 0.56-0.80 over training seeds 0-1 x CEM seeds
+0-2 (docs/world-model.md), so the 0.85 / 0.6 bars are not met on every seed yet. This test
+asserts what held on every run with a margin: the majority sign + 0.15 (seed 0 measures +0.27),
+a correlation of 0.4 (0.76), and a camera error below planning no motion at all."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from craft_jepa.demo import toy_cem
 from craft_jepa.planning.offline import OfflinePlanConfig, evaluate_planning
 from eval.runs import trained_and_encoded
 
-OVER_MAJORITY = 0.05  # yaw sign agreement at least this far above the best constant sign
-CORRELATION = 0.3  # planned vs recorded total yaw
+OVER_MAJORITY = 0.15  # yaw sign agreement at least this far above the best constant sign
+CORRELATION = 0.4  # planned vs recorded total yaw
 CAMERA_ERROR_RATIO = 1.0  # planned camera error below planning no motion
 
 
