@@ -151,7 +151,6 @@ def plan_once(run_dir: Path, val_shard: str, out: Path, seed: int) -> str:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     from craft_jepa.api import WorldModel
     from craft_jepa.data.loader import build_val_loader
@@ -160,12 +159,10 @@ def plan_once(run_dir: Path, val_shard: str, out: Path, seed: int) -> str:
     clip_cfg = model.run.clip
     batch = next(iter(build_val_loader(clip_cfg, [val_shard], batch_size=1, num_workers=0,
                                        max_clips=1, seed=seed)))
-    frames = batch["frames"][0]  # (T, 3, H, W), normalized
-    mean = np.asarray(clip_cfg.mean)[:, None, None]
-    std = np.asarray(clip_cfg.std)[:, None, None]
+    rgb = model.run.to_rgb(batch["frames"][0])  # (T, 3, H, W) in [0, 1]
     images = {}
     for name, index in (("start", 0), ("goal", 2)):
-        images[name] = (frames[index].numpy() * std + mean).transpose(1, 2, 0).clip(0, 1)  # (H, W, 3)
+        images[name] = rgb[index].permute(1, 2, 0).numpy()  # (H, W, 3)
         plt.imsave(out / f"plan_{name}.png", images[name])
     # The hotbar slot and GUI flag are what the start frame shows: hold them (and only them, keys
     # stay 0) while planning the camera.

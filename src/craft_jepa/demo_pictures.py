@@ -56,8 +56,7 @@ def draw_with_decoder(run_dir: Path, heldout: list[str], eval_dir: Path, report:
     record = write_pictures(run, decoder, heldout, pictures_dir, seed=seed)
     # One plan, as the demo's plan step makes it (frame 0 -> frame 2 of the first held-out clip).
     batch = next(iter(build_val_loader(run.clip, heldout[:1], batch_size=1, num_workers=0, max_clips=1, seed=seed)))
-    mean, std = torch.tensor(run.clip.mean).view(3, 1, 1), torch.tensor(run.clip.std).view(3, 1, 1)
-    rgb = (batch["frames"][0].float() * std + mean).clamp(0, 1)  # (T, 3, S, S)
+    rgb = run.to_rgb(batch["frames"][0])  # (T, 3, S, S) in [0, 1]
     start, goal = to_uint8(rgb[0]), to_uint8(rgb[2])
     space = ActionSpace.from_layout(run.action_layout, run.scaler)
     plan = model.plan(start, goal, horizon=2, seed=seed, samples=200, iterations=6,

@@ -129,3 +129,17 @@ def test_segment_keys_of_video_and_feature_shards(tmp_path):
                 info.size = 1
                 archive.addfile(info, io.BytesIO(b"x"))
         assert segment_keys(str(tmp_path / name)) == {stem}, name
+
+
+def test_to_rgb_undoes_the_input_normalization(export_dir):
+    import numpy as np
+    import torch
+
+    from craft_jepa.eval.loading import load_run
+
+    run = load_run(export_dir)
+    size = run.clip.size
+    images = np.random.default_rng(0).integers(0, 256, (2, size, size, 3), dtype=np.uint8)
+    rgb = run.to_rgb(run.frames_to_input(images))  # (2, 3, size, size)
+    assert rgb.shape == (2, 3, size, size)
+    assert torch.allclose(rgb.permute(0, 2, 3, 1), torch.as_tensor(images).float() / 255, atol=1e-5)

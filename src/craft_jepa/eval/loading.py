@@ -68,6 +68,12 @@ class LoadedRun:
         std = torch.tensor(self.clip.std).view(1, 3, 1, 1)
         return ((x - mean) / std).reshape(*lead, 3, size, size)
 
+    def to_rgb(self, frames: Tensor) -> Tensor:
+        """Normalized frames (..., 3, S, S), as the loader yields them -> RGB in [0, 1]."""
+        mean = torch.tensor(self.clip.mean).view(3, 1, 1)
+        std = torch.tensor(self.clip.std).view(3, 1, 1)
+        return (frames.float().cpu() * std + mean).clamp(0, 1)
+
 
 def load_run(run_or_export_dir: str | os.PathLike[str], device: torch.device | str = "cpu",
              which: str = "best", encoder_checkpoint: str | os.PathLike[str] | None = None) -> LoadedRun:

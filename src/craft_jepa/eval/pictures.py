@@ -183,9 +183,7 @@ def clip_strips(run: Any, decoder: Any, shards: str | list[str], out_dir: str | 
     loader = build_val_loader(run.clip, shards, batch_size=clips, num_workers=0, max_clips=clips, seed=seed)
     batch = next(iter(loader))
     frames = batch["frames"].float()  # (B, T, 3, S, S) normalized
-    mean = torch.tensor(run.clip.mean).view(3, 1, 1)
-    std = torch.tensor(run.clip.std).view(3, 1, 1)
-    true = (frames * std + mean).clamp(0, 1)
+    true = run.to_rgb(frames)  # (B, T, 3, S, S) in [0, 1]
     z = run.latents(frames)  # (B, T, N, D)
     actions, states = batch["actions"].float(), batch["states"].float()
     tf = run.predictor(z[:, :-1], run.scale(actions.to(run.device)), states[:, :-1].to(run.device))  # (B, T-1, N, D)
@@ -292,8 +290,7 @@ def write_pictures(run: Any, decoder: Any, shards: str | list[str], out_dir: str
     record: dict[str, Any] = {"strips": clip_strips(run, decoder, shards, out, clips, seed)}
     batch = next(iter(build_val_loader(run.clip, shards, batch_size=1, num_workers=0, max_clips=1, seed=seed)))
     z0 = run.latents(batch["frames"][:, :1].float())[0, 0]  # (N, D)
-    mean, std = torch.tensor(run.clip.mean).view(3, 1, 1), torch.tensor(run.clip.std).view(3, 1, 1)
-    start = to_uint8((batch["frames"][0, 0].float() * std + mean).clamp(0, 1))
+    start = to_uint8(run.to_rgb(batch["frames"][0, 0]))
     hold = hold_state(run.action_layout, batch["actions"][0, 0].numpy())
     record["counterfactual"] = counterfactual_strips(run, decoder, z0, out, steps or max(run.clip.frames - 1, 1),
                                                      hold, start_image=start)
