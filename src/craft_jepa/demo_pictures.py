@@ -44,9 +44,8 @@ def draw_with_decoder(run_dir: Path, heldout: list[str], eval_dir: Path, report:
 
     from craft_jepa.api import WorldModel
     from craft_jepa.data.loader import build_val_loader
-    from craft_jepa.eval.pictures import load_run_decoder, plan_picture, to_uint8, write_pictures
+    from craft_jepa.eval.pictures import load_run_decoder, plan_strip, to_uint8, write_pictures
     from craft_jepa.eval.report import write_report
-    from craft_jepa.models.decoder import psnr
     from craft_jepa.planning.action_space import ActionSpace
 
     model = WorldModel.from_pretrained(run_dir, which="latest")
@@ -61,11 +60,9 @@ def draw_with_decoder(run_dir: Path, heldout: list[str], eval_dir: Path, report:
     space = ActionSpace.from_layout(run.action_layout, run.scaler)
     plan = model.plan(start, goal, horizon=2, seed=seed, samples=200, iterations=6,
                       hold=space.hold_from(batch["actions"][0, 0]))
-    end = model.imagine(start, plan.actions)[-1]  # the decoded predicted end state of the plan
-    record["plan"] = plan_picture(start, goal, end, pictures_dir / "plan.png")
-    as_float = lambda im: torch.as_tensor(im).permute(2, 0, 1).float() / 255  # noqa: E731
-    record["plan"]["psnr_to_goal_db"] = float(psnr(as_float(end), rgb[2]))
-    record["plan"]["start_psnr_to_goal_db"] = float(psnr(rgb[0], rgb[2]))
+    z = run.latents(batch["frames"][:, :3].float())[0]  # (3, N, D)
+    record["plan"] = plan_strip(run, decoder, z[0], z[2], torch.as_tensor(plan.actions), batch["actions"][0, :2],
+                                pictures_dir / "plan.png", start_image=start, goal_image=goal)
     record["decoder"] = scores
     (pictures_dir / "pictures.json").write_text(json.dumps(record, indent=2) + "\n")
     if report is not None:

@@ -118,6 +118,40 @@ def test_eval_reports_show_the_pictures_and_export_copies_them(export_with_decod
     shutil.rmtree(export_with_decoder / "eval")
 
 
+def test_eval_with_planning_draws_the_plan_of_its_largest_turn(export_with_decoder, synth_dataset, tmp_path):
+    from craft_jepa.eval.runner import EvalConfig
+    from craft_jepa.planning.cem import CEMConfig
+    from craft_jepa.planning.evaluate import evaluate_run
+    from craft_jepa.planning.offline import OfflinePlanConfig
+
+    plan_cfg = OfflinePlanConfig(pairs=3, landscape_points=0, cem_seeds=(0,), cem=CEMConfig(samples=16, top_k=4,
+                                                                                            iterations=2))
+    report, paths = evaluate_run(export_with_decoder, synth_dataset.shard_urls, tmp_path / "eval",
+                                 EvalConfig(clips=3, progress=False), plan_cfg, allow_train_data=True)
+    example = report["planning"]["example"]
+    plan = report["pictures"]["plan"]
+    assert example["recorded_yaw_deg"] >= 0 and len(example["planned"]) == plan_cfg.cem.horizon
+    with Image.open(tmp_path / "eval" / "pictures" / "plan.png") as im:
+        assert im.size == grid_size(1, 4, 32) == tuple(plan["size"])
+    assert "(pictures/plan.png)" in paths["markdown"].read_text()
+    assert plan["goal"] == "decoded true latent" and np.isfinite(plan["recorded_psnr_to_goal_db"])
+
+
+def test_a_plan_equal_to_the_recorded_actions_imagines_the_same_end(export_with_decoder, tmp_path):
+    from craft_jepa.eval.pictures import plan_strip
+
+    model = WorldModel.from_pretrained(export_with_decoder)
+    images = np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    z = model.encode(images)  # (2, N, D)
+    recorded = torch.zeros(2, model.action_dim)
+    recorded[:, 0] = 40.0  # mouse_dx: a turn right
+    same = plan_strip(model.run, model.decoder, z[0], z[1], recorded.clone(), recorded, tmp_path / "a.png")
+    assert same["psnr_to_goal_db"] == same["recorded_psnr_to_goal_db"]
+    other = plan_strip(model.run, model.decoder, z[0], z[1], -recorded, recorded, tmp_path / "b.png")
+    assert other["recorded_psnr_to_goal_db"] == same["recorded_psnr_to_goal_db"]
+    assert other["start_psnr_to_goal_db"] == same["start_psnr_to_goal_db"]
+
+
 def test_world_model_decode_and_imagine(export_with_decoder):
     model = WorldModel.from_pretrained(export_with_decoder)
     images = np.random.default_rng(0).integers(0, 256, (2, 40, 56, 3), dtype=np.uint8)

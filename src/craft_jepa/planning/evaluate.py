@@ -58,6 +58,20 @@ def evaluate_run(run_or_export_dir: str | os.PathLike[str], data: str | list[str
     decoder = load_run_decoder(run)  # RUN_DIR/decoder/ or EXPORT_DIR/decoder.*: `craft-jepa decoder train`
     if decoder is not None:
         start = time.perf_counter()
-        report["pictures"] = write_pictures(run, decoder, urls, Path(out_dir) / "pictures", seed=eval_config.seed)
+        report["pictures"] = write_pictures(run, decoder, urls, Path(out_dir) / "pictures", seed=eval_config.seed,
+                                            plan=_plan_example(report.get("planning"), clips))
         report["timings"]["pictures_s"] = time.perf_counter() - start
     return report, write_report(report, out_dir)
+
+
+def _plan_example(planning: dict | None, clips) -> dict | None:
+    """plan_strip's arguments for the planning report's example pair (None without planning)."""
+    import torch
+
+    if not planning or "example" not in planning:
+        return None
+    example, t, k = planning["example"], planning["start_frame"], planning["horizon"]
+    i = example["pair"]
+    state = clips.states[i, t] if clips.states.shape[-1] else None
+    return {"z_start": clips.z[i, t], "z_goal": clips.z[i, t + k], "state_start": state,
+            "planned": torch.tensor(example["planned"]), "recorded": torch.tensor(example["recorded"])}

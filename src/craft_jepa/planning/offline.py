@@ -136,6 +136,12 @@ def evaluate_planning(run: LoadedRun, clips: EncodedClips, config: OfflinePlanCo
               "samples": config.cem.samples, "iterations": config.cem.iterations,
               "first_plans": [[run.action_layout.describe(step.numpy()) for step in p]
                               for p in plan[:3]]}
+    # The pair with the largest recorded turn, with its plan (CEM seed cem_seeds[0]): what
+    # `craft-jepa eval` draws as plan.png when the run has a pixel decoder.
+    turn = space.camera_degrees(recorded)[..., 0].sum(1).abs()  # (n,) recorded |yaw| over the horizon
+    i = int(torch.argmax(turn))
+    report["example"] = {"pair": i, "key": clips.keys[i], "recorded_yaw_deg": float(turn[i]),
+                         "planned": plan[i].tolist(), "recorded": recorded[i].tolist()}
     if config.landscape_points:
         state = clips.states[0, t] if clips.states.shape[-1] else None
         landscape = energy_landscape(run, space, clips.z[0, t], clips.z[0, t + k], recorded[0],
