@@ -138,9 +138,10 @@ def evaluate_planning(run: LoadedRun, clips: EncodedClips, config: OfflinePlanCo
                               for p in plan[:3]]}
     # The pair with the largest recorded turn, with its plan (CEM seed cem_seeds[0]): what
     # `craft-jepa eval` draws as plan.png when the run has a pixel decoder.
-    turn = space.camera_degrees(recorded)[..., 0].sum(1).abs()  # (n,) recorded |yaw| over the horizon
-    i = int(torch.argmax(turn))
+    turn = space.camera_degrees(recorded)[..., 0].sum(1)  # (n,) recorded yaw over the horizon
+    i = int(torch.argmax(turn.abs()))
     report["example"] = {"pair": i, "key": clips.keys[i], "recorded_yaw_deg": float(turn[i]),
+                         "planned_yaw_deg": float(space.camera_degrees(plan[i])[..., 0].sum()),
                          "planned": plan[i].tolist(), "recorded": recorded[i].tolist()}
     if config.landscape_points:
         state = clips.states[0, t] if clips.states.shape[-1] else None
