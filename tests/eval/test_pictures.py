@@ -191,8 +191,8 @@ def test_a_decoder_for_another_encoder_is_refused(tmp_path):
 # Measured again (2026-12-03) over 27 turning held-out clips of the fully trained model (4 frames,
 # recorded yaw summed over 3 steps): phase-correlation dx against the recorded yaw correlates
 # -0.81 on true frames (0.72 px per degree), -0.16 on decoded true latents with the demo's
-# 250-step decoder and -0.44 with a 1000-step one (21.3 dB vs 19.5), but decoded rollouts under the
-# recorded actions hardly move (median |dx| 0.1-1.0 px, correlation +0.05 to -0.39): what blocks
+# 250-step decoder and -0.44 with a 1000-step one (21.3 dB vs 19.5), but decoded rollouts (of the
+# then 2000-step model) under the recorded actions hardly move (median |dx| 0.1-1.0 px, correlation +0.05 to -0.39): what blocks
 # the property is the predictor's rollout, not the decoder.
 START_FRAMES = 12  # held-out start frames (one per held-out recording)
 MIN_SHIFT_PX = 0.5  # median |dx| of the decoded turn after 3 steps, in the 64 px frame

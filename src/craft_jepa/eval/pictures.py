@@ -288,24 +288,19 @@ def plan_strip(run: Any, decoder: Any, z_start: Tensor, z_goal: Tensor, planned:
     if state_start is not None and state_start.numel():
         states = state_start.reshape(1, 1, -1).expand(2, actions.shape[1] + 1, -1)  # held, as planning does
     z = rollout_latents(run, z_start[None].expand(2, *z_start.shape), actions, states)  # (2, H, N, D)
-    ends = decoder(z[:, -1].to(device)).cpu()  # (2, 3, S, S)
-    decoded = decoder(torch.stack([z_start, z_goal]).to(device)).cpu()  # (2, 3, S, S)
-    start = start_image if start_image is not None else to_uint8(decoded[0])
-    goal = goal_image if goal_image is not None else to_uint8(decoded[1])
+    ends = to_uint8(decoder(z[:, -1].to(device)).cpu())  # (2, S, S, 3): the plan's, the recorded actions'
+    start = start_image if start_image is not None else to_uint8(decoder(z_start[None].to(device)).cpu()[0])
+    goal = goal_image if goal_image is not None else to_uint8(decoder(z_goal[None].to(device)).cpu()[0])
     shown = "" if goal_image is not None else " (decoded)"
-    record = plan_picture({f"start{shown}": start, f"goal{shown}": goal, "plan's end": to_uint8(ends[0]),
-                           "recorded's end": to_uint8(ends[1])}, path)
+    record = plan_picture({f"start{shown}": start, f"goal{shown}": goal, "plan's end": ends[0],
+                           "recorded's end": ends[1]}, path)
+    from craft_jepa.models.decoder import psnr
 
-    def psnr_to_goal(image: np.ndarray) -> float:
-        from craft_jepa.models.decoder import psnr
-
-        as_float = lambda im: torch.as_tensor(im).permute(2, 0, 1).float() / 255  # noqa: E731
-        return float(psnr(as_float(image), as_float(goal)))
-
-    record.update(psnr_to_goal_db=psnr_to_goal(to_uint8(ends[0])),
-                  recorded_psnr_to_goal_db=psnr_to_goal(to_uint8(ends[1])),
-                  start_psnr_to_goal_db=psnr_to_goal(start), goal=("true frame" if goal_image is not None
-                                                                   else "decoded true latent"))
+    as_float = lambda im: torch.as_tensor(im).permute(2, 0, 1).float() / 255  # noqa: E731  uint8 HWC -> CHW
+    to_goal = lambda im: float(psnr(as_float(im), as_float(goal)))  # noqa: E731
+    record.update(psnr_to_goal_db=to_goal(ends[0]), recorded_psnr_to_goal_db=to_goal(ends[1]),
+                  start_psnr_to_goal_db=to_goal(start),
+                  goal="true frame" if goal_image is not None else "decoded true latent")
     return record
 
 
