@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class ToyWorld:
@@ -145,8 +147,9 @@ def evaluate(run_dir: Path, heldout: list[str], out: Path, seed: int, world: Toy
     return report
 
 
-def plan_once(run_dir: Path, val_shard: str, out: Path, seed: int) -> str:
-    """Plan from frame 0 to frame 2 of one held-out clip; returns the printed comparison."""
+def plan_once(run_dir: Path, val_shard: str, out: Path, seed: int) -> tuple[str, np.ndarray]:
+    """Plan from frame 0 to frame 2 of one held-out clip -> (the printed comparison, the planned raw
+    actions (2, A)), which the picture step draws rather than planning the same pair again."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -174,7 +177,7 @@ def plan_once(run_dir: Path, val_shard: str, out: Path, seed: int) -> str:
     recorded = model.describe(batch["actions"][0, :2])
     lines = ["planned (CEM, horizon 2):", plan.describe(), "recorded:"]
     lines += [f"  step {i}: " + json.dumps(step) for i, step in enumerate(recorded)]
-    return "\n".join(lines)
+    return "\n".join(lines), np.asarray(plan.actions)
 
 
 def write_summary(result: DemoResult) -> Path:
@@ -269,13 +272,14 @@ def _run_demo(out: Path, seed: int, steps: int | None, world: ToyWorld) -> DemoR
     report = evaluate(run_dir, heldout, out / "eval", seed, world)
     lap("eval")
     _say("6/6 planning from a held-out start frame toward its goal frame")
-    plan_text = plan_once(run_dir, heldout[0], out, seed)
+    plan_text, planned = plan_once(run_dir, heldout[0], out, seed)
     (out / "plan.txt").write_text(plan_text + "\n")
     lap("plan")
     _say("then: training the pixel decoder and drawing what the model imagines (eval/pictures/)")
     from craft_jepa.demo_pictures import draw_pictures
 
-    draw_pictures(run_dir, train_shards, heldout, out / "eval", report, seed, steps=None if steps is None else max(steps, 20))
+    draw_pictures(run_dir, train_shards, heldout, out / "eval", report, seed,
+                  steps=None if steps is None else max(steps, 20), planned=planned)
     lap("pictures")
     result = DemoResult(out, run_dir, report, plan_text, timings)
     write_summary(result)

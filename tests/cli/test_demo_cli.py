@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import json
+import re
 
 import pytest
 
@@ -26,3 +28,8 @@ def test_demo_runs_every_stage_and_prints_baselines(tmp_path, monkeypatch, capsy
     # the report and the summary show the pictures: real vs imagined futures and the counterfactuals
     for text in (summary, (tmp_path / "out" / "eval" / "report.md").read_text()):
         assert "rollout.png)" in text and "counterfactual.png)" in text and "mean training frame" in text
+    # plan.png draws the plan that plan.txt prints (handed over by the plan step, not planned again)
+    printed_yaw = [float(m) for m in re.findall(r"^step \d+: .*yaw_diff_degrees=([-+0-9.]+)",
+                                                (tmp_path / "out" / "plan.txt").read_text(), re.M)]
+    drawn = json.loads((tmp_path / "out" / "eval" / "pictures" / "pictures.json").read_text())["plan"]
+    assert len(printed_yaw) == 2 and drawn["planned_yaw_deg"] == pytest.approx(printed_yaw, abs=0.011), (printed_yaw, drawn)

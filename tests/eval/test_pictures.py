@@ -192,8 +192,17 @@ def test_a_decoder_for_another_encoder_is_refused(tmp_path):
 # recorded yaw summed over 3 steps): phase-correlation dx against the recorded yaw correlates
 # -0.81 on true frames (0.72 px per degree), -0.16 on decoded true latents with the demo's
 # 250-step decoder and -0.44 with a 1000-step one (21.3 dB vs 19.5), but decoded rollouts (of the
-# then 2000-step model) under the recorded actions hardly move (median |dx| 0.1-1.0 px, correlation +0.05 to -0.39): what blocks
-# the property is the predictor's rollout, not the decoder.
+# then 2000-step model) under the recorded actions hardly move (median |dx| 0.1-1.0 px, correlation +0.05 to -0.39).
+# Measured again (2026-12-03, the demo's 4000-step model and 250-step decoder, 36 held-out clips of which 25
+# turn > 3 degrees): dx against the recorded yaw correlates -0.81 on true frames (-0.72 px per degree),
+# -0.46 on decoded true latents (-0.23 px/deg) and -0.40 on decoded rollouts under the recorded actions
+# (-0.21 px/deg): the rollout carries about as much of the turn as the decoder can show. The scripted turns
+# (2.5 / 5 / 7.5 / 10 degrees per step, 3 steps, 12 start frames) move the decoded frame in patch-grid jumps
+# (0, +-4, +-8, +-16 px): median dx 0 at 2.5 and 10 degrees, opposite signs on at most 6/12 (at 5 degrees).
+# Other shift measures (Gaussian low-pass 2-4 px, plain cross-correlation, only the scenery above the
+# hotbar, a direction score from the correlation profile) leave that agreement <= 0.42. What blocks the
+# property is the 4x4-token toy encoder (16 px patches): sideways motion lives in its latents in patch-sized
+# steps, for the decoder and the predictor alike. Strict: when the toy model starts to pass, make this a test.
 START_FRAMES = 12  # held-out start frames (one per held-out recording)
 MIN_SHIFT_PX = 0.5  # median |dx| of the decoded turn after 3 steps, in the 64 px frame
 MIN_AGREEMENT = 0.75  # fraction of start frames where the property holds
@@ -244,7 +253,7 @@ def test_toy_decoder_and_counterfactuals_no_op_stays_closest(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.xfail(reason="measured: decoded turns of the toy world model do not shift the scenery (dx ~ 0 px "
-                          "both ways); see the comment above", strict=False)
+                          "both ways, patch-grid jumps); see the comment above", strict=True)
 def test_toy_decoded_turns_shift_the_scenery_opposite_ways(tmp_path_factory):
     cf = _toy_counterfactuals(tmp_path_factory.getbasetemp())  # shared with the test above: no extra training
     left, right = cf["left"], cf["right"]

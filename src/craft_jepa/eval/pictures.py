@@ -300,8 +300,15 @@ def plan_strip(run: Any, decoder: Any, z_start: Tensor, z_goal: Tensor, planned:
     to_goal = lambda im: float(psnr(as_float(im), as_float(goal)))  # noqa: E731
     record.update(psnr_to_goal_db=to_goal(ends[0]), recorded_psnr_to_goal_db=to_goal(ends[1]),
                   start_psnr_to_goal_db=to_goal(start),
-                  goal="true frame" if goal_image is not None else "decoded true latent")
+                  goal="true frame" if goal_image is not None else "decoded true latent",
+                  planned_yaw_deg=_yaw_column(run, actions[0]), recorded_yaw_deg=_yaw_column(run, actions[1]))
     return record
+
+
+def _yaw_column(run: Any, actions: Tensor) -> list[float] | None:
+    """The yaw_diff (degrees) of raw actions (H, A), rounded for the record; None if the layout has none."""
+    names = list(run.action_layout.feature_names)
+    return [round(float(v), 2) for v in actions[:, names.index("yaw_diff")]] if "yaw_diff" in names else None
 
 
 # ---------------------------------------------------------------------- all of them, for a report
