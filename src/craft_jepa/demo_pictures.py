@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -26,7 +25,7 @@ DEMO_DECODER = ("logging.progress_bar=false", "logging.tensorboard=false")
 
 def draw_pictures(run_dir: Path, train_shards: list[str], heldout: list[str], eval_dir: Path, report: dict,
                   seed: int = 0, steps: int | None = None, overrides: tuple[str, ...] = DEMO_DECODER,
-                  planned: Any = None) -> dict:
+                  planned: np.ndarray | None = None) -> dict:
     """-> the pictures record (also report["pictures"], re-written into eval_dir/report.*).
     `steps`: decoder training steps (default DEMO_DECODER_STEPS; the shortened demo takes fewer).
     `planned`: the demo plan step's actions (2, A) for plan.png (None: planned here)."""
@@ -41,7 +40,7 @@ def draw_pictures(run_dir: Path, train_shards: list[str], heldout: list[str], ev
 
 
 def draw_with_decoder(run_dir: Path, heldout: list[str], eval_dir: Path, report: dict | None, scores: dict,
-                      seed: int = 0, planned: Any = None) -> dict:
+                      seed: int = 0, planned: np.ndarray | None = None) -> dict:
     """The pictures of a run that has its decoder (RUN_DIR/decoder/); `report` (the eval report, or
     None) gets them and is re-written into eval_dir. `planned`: raw actions (2, A) of the plan from
     frame 0 to frame 2 of the first held-out clip (demo.plan_once's); None: planned here, the same way."""

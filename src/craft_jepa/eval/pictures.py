@@ -301,14 +301,20 @@ def plan_strip(run: Any, decoder: Any, z_start: Tensor, z_goal: Tensor, planned:
     record.update(psnr_to_goal_db=to_goal(ends[0]), recorded_psnr_to_goal_db=to_goal(ends[1]),
                   start_psnr_to_goal_db=to_goal(start),
                   goal="true frame" if goal_image is not None else "decoded true latent",
-                  planned_yaw_deg=_yaw_column(run, actions[0]), recorded_yaw_deg=_yaw_column(run, actions[1]))
+                  **_yaw_record(run, actions))
     return record
 
 
-def _yaw_column(run: Any, actions: Tensor) -> list[float] | None:
-    """The yaw_diff (degrees) of raw actions (H, A), rounded for the record; None if the layout has none."""
-    names = list(run.action_layout.feature_names)
-    return [round(float(v), 2) for v in actions[:, names.index("yaw_diff")]] if "yaw_diff" in names else None
+def _yaw_record(run: Any, actions: Tensor) -> dict[str, list[float]]:
+    """{"planned_yaw_deg", "recorded_yaw_deg"} per step of actions (2, H, A); {} for a layout without a camera."""
+    from craft_jepa.eval.groups import camera_degrees
+
+    try:
+        yaw = camera_degrees(actions, run.action_layout.feature_names, run.action_layout.continuous_mask)[..., 0]
+    except ValueError:
+        return {}
+    return {"planned_yaw_deg": [round(float(v), 2) for v in yaw[0]],
+            "recorded_yaw_deg": [round(float(v), 2) for v in yaw[1]]}
 
 
 # ---------------------------------------------------------------------- all of them, for a report
