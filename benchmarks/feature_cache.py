@@ -31,10 +31,11 @@ from craft_jepa.encoders import EncoderConfig, FrozenEncoder, encoder_spec
 from craft_jepa.models import ACPredictor, PredictorConfig
 from craft_jepa.models.predictor import PREDICTOR_PRESETS
 from craft_jepa.train.distributed import DistInfo
-from craft_jepa.train.encode_features import EncodeConfig, encode_features
+from craft_jepa.pipelines.encode_features import EncodeConfig, encode_features
 from craft_jepa.train.losses import LossConfig
 from craft_jepa.train.optim import OptimConfig
 from craft_jepa.train.schedule import ScheduleConfig
+from craft_jepa.train.objectives.ac import ACObjective
 from craft_jepa.train.step import StepRunner
 from craft_jepa.vpt.layouts import get_action_layout
 
@@ -96,7 +97,8 @@ def make_runner(args: argparse.Namespace, encoder: FrozenEncoder | None, enc_cfg
     predictor = ACPredictor(PredictorConfig(preset=args.predictor, encoder_dim=enc_cfg.embed_dim,
                                             grid_size=enc_cfg.grid_size, action_dim=get_action_layout("vpt38").dim,
                                             init_seed=0))
-    return StepRunner(predictor, encoder, None, LossConfig(auto_steps=2), OptimConfig(lr=1e-4),
+    objective = ACObjective(predictor, encoder, None, LossConfig(auto_steps=2), torch.device(args.device))
+    return StepRunner(objective, OptimConfig(lr=1e-4),
                       ScheduleConfig(total_steps=10**6, warmup_steps=0, decay_steps=0),
                       DistInfo(device=torch.device(args.device)), precision="fp32")
 

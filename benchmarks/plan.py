@@ -32,7 +32,7 @@ def build(args: argparse.Namespace):
     from craft_jepa.vpt.scaler import ActionScaler
 
     if args.run:
-        from craft_jepa.eval.loading import load_run
+        from craft_jepa.runs.loading import load_run
 
         run = load_run(args.run, args.device)
         space = ActionSpace.from_layout(run.action_layout, run.scaler)

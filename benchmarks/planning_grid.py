@@ -1,7 +1,7 @@
 """The toy world model over training seeds x CEM seeds: does it learn and plan, and how much of
 that is luck? (issue 12's table for docs/world-model.md)
 
-Runs the demo's pipeline (craft_jepa.demo: ToyWorld recordings, the feature cache,
+Runs the demo's pipeline (craft_jepa.pipelines.demo: ToyWorld recordings, the feature cache,
 configs/tiny-world-model.yaml) once for the data, then trains one model per training seed and
 plans the held-out pairs with every CEM seed. Prints one row per training seed and a summary:
 latent L1 ratios at h=1 (with 95 % bootstrap intervals over clips), the mirrored-yaw ratio, and
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from craft_jepa import demo
+from craft_jepa.pipelines import demo
 
 
 def _tag(overrides: list[str]) -> str:

@@ -67,7 +67,7 @@ def child(shape: str, steps: int, threads: int) -> dict:
     encoder = build_encoder(name, img_size=px, init_seed=0)
     objective = VJEPAObjective(encoder, MaskTokenPredictor(cfg.predictor, encoder.embed_dim), cfg, frames=frames,
                                total_steps=1000, seed=0, rank=0, device=torch.device("cpu"))
-    runner = StepRunner.for_objective(objective, OptimConfig(lr=1e-4), ScheduleConfig(total_steps=1000, warmup_steps=0,
+    runner = StepRunner(objective, OptimConfig(lr=1e-4), ScheduleConfig(total_steps=1000, warmup_steps=0,
                                       decay_steps=0), DistInfo(device=torch.device("cpu")), precision="fp32")
     clips = {"frames": torch.randn(batch, frames, 3, px, px)}  # (B, T, 3, H, W)
     contexts = [len(m) for m in objective.prepare(clips)[2::2]]  # the masks the first step will use

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from craft_jepa.api import WorldModel
-from eval.runs import TINY_FRAMES, make_tiny_export
+from testkit.runs import TINY_FRAMES, make_tiny_export
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_plan_holds_the_features_it_does_not_plan(tmp_path):
     import numpy as np
 
     from craft_jepa.api import WorldModel
-    from eval.runs import make_tiny_export
+    from testkit.runs import make_tiny_export
 
     model = WorldModel.from_pretrained(make_tiny_export(tmp_path / "export"))
     start, goal = np.zeros((32, 32, 3), np.uint8), np.full((32, 32, 3), 200, np.uint8)

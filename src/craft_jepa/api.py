@@ -24,11 +24,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from craft_jepa.eval.loading import LoadedRun, load_run
+from craft_jepa.eval.pictures import to_uint8
 from craft_jepa.planning.action_space import ActionSpace, ActionSpaceConfig
 from craft_jepa.planning.cem import CEMConfig
 from craft_jepa.planning.objectives import EnergyMode
 from craft_jepa.planning.offline import plan_latents
+from craft_jepa.runs.decoder_files import find_decoder, load_run_decoder
+from craft_jepa.runs.loading import LoadedRun, load_run
 
 
 @dataclass
@@ -185,9 +187,6 @@ class WorldModel:
         """The run's pixel decoder (RUN_DIR/decoder/ or EXPORT_DIR/decoder.*: `craft-jepa decoder
         train`), loaded on first use; refused when trained for another encoder."""
         if getattr(self, "_decoder", None) is None:
-            from craft_jepa.eval.pictures import load_run_decoder
-            from craft_jepa.models.decoder import find_decoder
-
             folder = find_decoder(self.run.source)
             if folder is None:
                 raise FileNotFoundError(f"{self.run.source}: no pixel decoder (decoder.json + decoder.safetensors); "
@@ -198,7 +197,6 @@ class WorldModel:
     @torch.no_grad()
     def decode(self, z: Tensor) -> np.ndarray:
         """Latents (..., N, D) (true, predicted or rolled out) -> uint8 RGB frames (..., S, S, 3)."""
-        from craft_jepa.eval.pictures import to_uint8
 
         return to_uint8(self.decoder(z.to(self.device).float()))
 

@@ -38,6 +38,19 @@ class ConfigError(ValueError):
 # --------------------------------------------------------------------------- overrides
 
 
+def require_range(name: str, value: float | None, *, at_least: float | None = None, above: float | None = None,
+                  note: str = "") -> None:
+    """The one range check of config fields: ValueError "NAME must be >= N, got V" (or "> N").
+
+    `value` None passes (an unset optional field); `note` follows the bound in the message."""
+    if value is None:
+        return
+    if at_least is not None and not value >= at_least:
+        raise ValueError(f"{name} must be >= {at_least}{note}, got {value}")
+    if above is not None and not value > above:
+        raise ValueError(f"{name} must be > {above}{note}, got {value}")
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """`"optim.lr=3e-4"` -> (["optim", "lr"], value) with YAML value semantics."""
     if "=" not in text:
@@ -131,7 +144,6 @@ def expand_env(value: Any, env: Mapping[str, str] | None = None, key: str = "") 
     if isinstance(value, list):
         return [expand_env(v, env, f"{key}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, str):
-
         def substitute(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in env or env[name] == "":

@@ -21,7 +21,8 @@ every rank waits for it (a collective that also carries its failure, so no rank 
 other ranks read the same files from the cache with `local_files_only`.
 
 This module has no stage (like `configuration.py`): any stage may use it; it imports no other
-craft-jepa module.
+craft-jepa module. `huggingface_hub` (and torch.distributed) are imported inside the functions that
+use them: parsing a reference, which every config does, stays free of their import time.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import torch.distributed as dist
 
 logger = logging.getLogger(__name__)
 
@@ -196,8 +199,6 @@ def _distributed() -> bool:
 
 
 def _all_gather(value: object) -> list:
-    import torch.distributed as dist
-
     out: list = [None] * dist.get_world_size()
     dist.all_gather_object(out, value)
     return out
@@ -209,7 +210,6 @@ def resolve(ref: HubRef, what: str = "Hub reference") -> Path:
         path = _fetch(ref, what, local_files_only=False)
         logger.info("%s %s -> %s", what, ref, path)
         return Path(path)
-    import torch.distributed as dist
 
     rank = dist.get_rank()
     local_rank = int(os.environ.get("LOCAL_RANK", rank))

@@ -11,7 +11,7 @@ import pytest
 
 @pytest.mark.slow
 def test_demo_runs_every_stage_and_prints_baselines(tmp_path, monkeypatch, capsys):
-    from craft_jepa import demo
+    from craft_jepa.pipelines import demo
     from craft_jepa.cli.main import main
 
     small = demo.ToyWorld(train_recordings=2, train_seconds=5.0, heldout_recordings=3, heldout_seconds=4.0)

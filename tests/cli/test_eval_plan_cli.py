@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from craft_jepa.cli.main import main
-from eval.runs import make_tiny_export
+from testkit.runs import make_tiny_export
 
 FAST_CEM = ["--samples", "8", "--iterations", "1"]
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
-from train_helpers import TINY_PRESET, tiny_tree  # noqa: E402
+from testkit.train_configs import TINY_PRESET, tiny_tree
 
-from craft_jepa.cli.main import main  # noqa: E402
+from craft_jepa.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 

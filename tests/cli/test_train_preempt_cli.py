@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
-from pathlib import Path
 
 import torch
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
-from train_helpers import tiny_tree  # noqa: E402
+from testkit.train_configs import tiny_tree
 
-from craft_jepa.cli.main import main  # noqa: E402
-from craft_jepa.train.preempt import REQUEUE_EXIT_CODE, REQUEUE_FILE_ENV  # noqa: E402
-from craft_jepa.train.step import StepRunner  # noqa: E402
+from craft_jepa.cli.main import main
+from craft_jepa.train.preempt import REQUEUE_EXIT_CODE, REQUEUE_FILE_ENV
+from craft_jepa.train.step import StepRunner
 
 
 def test_sigusr1_checkpoints_and_exits_for_a_requeue(synth_dataset, tmp_path, monkeypatch, capsys):

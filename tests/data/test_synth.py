@@ -1,5 +1,6 @@
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -34,7 +35,7 @@ def test_same_seed_same_recording_other_seed_differs():
 def test_files_have_vpt_format(synth_dataset):
     stem = synth_dataset.stems[0]
     parts = stem.split("-")
-    assert len(parts[-3]) == 12 and int(parts[-3], 16) >= 0
+    assert re.fullmatch(r"[0-9a-f]{12}", parts[-3])  # the player id: 12 hex digits
     assert len(parts[-2]) == 8 and parts[-2].isdigit() and len(parts[-1]) == 6 and parts[-1].isdigit()
     assert os.path.isfile(os.path.join(synth_dataset.raw_dir, stem + "-options.json"))
     records = _records(synth_dataset.jsonl(stem))

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from meta_golden import TOKEN_ATOL, T, frames_of, golden_encoder, inject_bug, load_golden, max_error
+from testkit.meta_golden import TOKEN_ATOL, T, frames_of, golden_encoder, inject_bug, load_golden, max_error
 
 from craft_jepa.encoders import FrozenEncoder
-from craft_jepa.train.losses import normalize_targets
+from craft_jepa.encoders import normalize_targets
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_deliberate_bugs_fail_the_golden_comparison(tmp_path, golden, monkeypatc
 def test_the_entry_read_is_the_one_named_and_said(tmp_path, golden):
     """A Meta file holds two encoders: `target_encoder` (EMA, the default) and `encoder` (what the
     Hugging Face snapshots were converted from). The loader reads the named one and says which."""
-    from meta_golden import ENCODER_SPEC
+    from testkit.meta_golden import ENCODER_SPEC
 
     from craft_jepa.encoders.checkpoint import load_encoder_weights
     from craft_jepa.encoders.vit import VisionTransformer, ViTSpec
@@ -74,7 +74,7 @@ def test_the_entry_read_is_the_one_named_and_said(tmp_path, golden):
 def test_layer_norm_eps_is_metas_directly(tmp_path):
     """The README's advice: the eps bug moves encoder tokens by only 1.3-1.5e-5, close to the
     tolerance on another CPU, so check the eps itself too (encoder and predictor)."""
-    from meta_golden import golden_predictor
+    from testkit.meta_golden import golden_predictor
 
     predictor, _ = golden_predictor(tmp_path)
     norms = [m for model in (golden_encoder(tmp_path), predictor) for m in model.modules()

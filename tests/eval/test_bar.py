@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from craft_jepa.eval.runner import EvalConfig, evaluate_encoded
+from craft_jepa.eval.heldout import EvalConfig, evaluate_encoded
 
-from .runs import trained_and_encoded
+from testkit.runs import trained_and_encoded
 
 # baseline / model latent L1 at h=1 (teacher-forced) the toy configuration must reach:
 COPY_LAST_RATIO = 1 / 0.85  # model L1 <= 0.85 x copy-last

@@ -7,12 +7,12 @@ import math
 import pytest
 import torch
 
-from craft_jepa.eval.groups import feature_group
+from craft_jepa.vpt.action_groups import feature_group
 from craft_jepa.eval.metrics import derangement, evaluate_horizons
 from craft_jepa.eval.probe import inverse_dynamics_probe, micro_f1
 from craft_jepa.eval.sensitivity import action_sensitivity
 
-from .analytic import CONT, NAMES, LinearWorld
+from testkit.analytic import CONT, NAMES, LinearWorld
 
 
 def test_exact_model_is_perfect_and_beats_every_baseline():

@@ -22,9 +22,10 @@ from craft_jepa.configuration import config_to_dict
 from craft_jepa.encoders import EncoderConfig
 from craft_jepa.eval.pictures import (SCRIPTED, STRIP_ROWS, grid_size, phase_shift, scripted_actions,
                                       write_pictures)
-from craft_jepa.models.decoder import DecoderConfig, TokenDecoder, save_decoder
+from craft_jepa.models.pixel_decoder import DecoderConfig, TokenDecoder
+from craft_jepa.runs.decoder_files import save_decoder
 
-from .runs import TINY_FRAMES, make_tiny_export
+from testkit.runs import TINY_FRAMES, make_tiny_export
 
 
 def _scene(seed: int, h: int = 64, w: int = 64) -> np.ndarray:
@@ -95,9 +96,9 @@ def test_pictures_exist_with_their_declared_sizes(export_with_decoder, synth_dat
 
 
 def test_eval_reports_show_the_pictures_and_export_copies_them(export_with_decoder, synth_dataset, tmp_path):
-    from craft_jepa.eval.runner import EvalConfig
-    from craft_jepa.models.decoder import copy_decoder
-    from craft_jepa.planning.evaluate import evaluate_run
+    from craft_jepa.eval.heldout import EvalConfig
+    from craft_jepa.runs.decoder_files import copy_decoder
+    from craft_jepa.pipelines.evaluate import evaluate_run
 
     report, paths = evaluate_run(export_with_decoder, synth_dataset.shard_urls, tmp_path / "eval",
                                  EvalConfig(clips=2, progress=False), None, allow_train_data=True)
@@ -119,9 +120,9 @@ def test_eval_reports_show_the_pictures_and_export_copies_them(export_with_decod
 
 
 def test_eval_with_planning_draws_the_plan_of_its_largest_turn(export_with_decoder, synth_dataset, tmp_path):
-    from craft_jepa.eval.runner import EvalConfig
+    from craft_jepa.eval.heldout import EvalConfig
     from craft_jepa.planning.cem import CEMConfig
-    from craft_jepa.planning.evaluate import evaluate_run
+    from craft_jepa.pipelines.evaluate import evaluate_run
     from craft_jepa.planning.offline import OfflinePlanConfig
 
     plan_cfg = OfflinePlanConfig(pairs=3, landscape_points=0, cem_seeds=(0,), cem=CEMConfig(samples=16, top_k=4,
@@ -168,7 +169,7 @@ def test_world_model_decode_and_imagine(export_with_decoder):
 
 
 def test_a_decoder_for_another_encoder_is_refused(tmp_path):
-    from craft_jepa.models.decoder import DecoderMismatchError
+    from craft_jepa.runs.decoder_files import DecoderMismatchError
 
     folder = make_tiny_export(tmp_path / "export")
     other = EncoderConfig(name="vit_tiny", img_size=32, init_seed=7)  # other random weights
@@ -216,10 +217,11 @@ def _toy_counterfactuals(root) -> dict:
     key = str(root)
     if key not in _COUNTERFACTUALS:
         from craft_jepa.data.loader import build_val_loader
-        from craft_jepa.eval.loading import load_run
-        from craft_jepa.eval.pictures import counterfactuals, hold_state, load_run_decoder
+        from craft_jepa.runs.loading import load_run
+        from craft_jepa.eval.pictures import counterfactuals, hold_state
+        from craft_jepa.runs.decoder_files import load_run_decoder
 
-        from .runs import toy_decoder
+        from testkit.runs import toy_decoder
 
         run_dir, record = toy_decoder(root)
         run = load_run(run_dir, which="latest")

@@ -7,12 +7,10 @@ and through `huggingface_hub.constants` (which this process read at its import).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 @pytest.fixture

@@ -9,17 +9,15 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from pathlib import Path
 
 import pytest
 import torch
-from hubcache import commit_hash, hf_snapshot_files, write_hub_cache
+from testkit.hubcache import commit_hash, hf_snapshot_files, write_hub_cache
 
 from craft_jepa.encoders import EncoderConfig, FrozenEncoder
 from craft_jepa.hub import HubNotFoundError, HubRef, parse_hub_ref, repo_id_of
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from eval.runs import make_tiny_export  # noqa: E402
+from testkit.runs import make_tiny_export
 
 FRAMES = torch.randn(1, 2, 3, 64, 64, generator=torch.Generator().manual_seed(0))  # (B, T, 3, H, W)
 

@@ -23,13 +23,10 @@ def _free_port() -> int:
 
 
 def _rank_main(rank: int, cache: str, port: int, out_dir: str) -> None:
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(WORLD), LOCAL_RANK=str(rank))
     import torch.distributed as dist
 
-    from hubcache import write_hub_cache
+    from testkit.hubcache import write_hub_cache
 
     from craft_jepa import hub
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
+import math
 
 import pytest
 import torch
-from predictor_helpers import ENC_DIM, STEPS, make_batch, make_predictor
+from testkit.predictors import ENC_DIM, STEPS, make_batch, make_predictor
 
 from craft_jepa.models import ACPredictor, PredictorConfig
 from craft_jepa.models.attention import frame_causal_mask
@@ -104,13 +105,24 @@ def test_state_dict_round_trip(predictor):
         assert torch.equal(other(tokens, actions, states), predictor(tokens, actions, states))
 
 
-def test_init_is_seeded_and_rescaled():
+def test_init_is_seeded_and_follows_metas_rule():
+    """Every linear draws trunc-normal(init_std) with zero bias, LayerNorms are unit; then block i's
+    residual projections (attn.proj, mlp.fc2) are divided by sqrt(2 i). Each weight matrix holds
+    4096+ draws, so its std is known to about 1 %: the 5 % bars tell 1/sqrt(2i) from 1/sqrt(i)."""
     a, b = make_predictor(seed=7), make_predictor(seed=7)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
-    std_first = a.predictor_blocks[0].mlp.fc2.weight.std()
-    std_second = a.predictor_blocks[1].mlp.fc2.weight.std()
-    assert std_second < std_first  # residual projections shrink with depth: 1/sqrt(2*layer)
-    assert torch.all(a.predictor_norm.weight == 1) and torch.all(a.action_encoder.bias == 0)
+    assert not torch.equal(a.predictor_blocks[0].mlp.fc2.weight, make_predictor(seed=8).predictor_blocks[0].mlp.fc2.weight)
+    std = a.config.init_std
+    for i, block in enumerate(a.predictor_blocks, start=1):
+        for name, linear, scale in (("attn.proj", block.attn.proj, math.sqrt(2 * i)), ("mlp.fc2", block.mlp.fc2, math.sqrt(2 * i)),
+                                    ("mlp.fc1", block.mlp.fc1, 1.0)):
+            ratio = float(linear.weight.std()) * scale / std
+            assert abs(ratio - 1) < 0.05, f"block {i} {name}: std x {scale:.3f} / init_std = {ratio:.3f}"
+            assert torch.all(linear.bias == 0)
+    for module in a.modules():
+        if isinstance(module, torch.nn.LayerNorm) and module.elementwise_affine:
+            assert torch.all(module.weight == 1) and torch.all(module.bias == 0)
+    assert torch.all(a.action_encoder.bias == 0)
 
 
 def test_activation_checkpointing_matches(predictor):

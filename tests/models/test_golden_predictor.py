@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from meta_golden import TOKEN_ATOL, frames_of, golden_predictor, inject_bug, load_golden, max_error
+from testkit.meta_golden import TOKEN_ATOL, frames_of, golden_predictor, inject_bug, load_golden, max_error
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from meta_golden import PREDICTOR_KWARGS, TOKEN_ATOL, frames_of, golden_predictor, load_golden, write_meta_checkpoint
+from testkit.meta_golden import PREDICTOR_KWARGS, TOKEN_ATOL, frames_of, golden_predictor, load_golden, write_meta_checkpoint
 
 from craft_jepa.encoders import StateDictMismatchError
 from craft_jepa.models import ACPredictor, PredictorConfig

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import pytest
 
-from craft_jepa.demo import toy_cem
+from craft_jepa.pipelines.demo import toy_cem
 from craft_jepa.planning.offline import OfflinePlanConfig, evaluate_planning
-from eval.runs import trained_and_encoded
+from testkit.runs import trained_and_encoded
 
 SIGN_AGREEMENT = 0.80  # yaw sign agreement on turning pairs (issue: 0.85 over the seed grid)
 OVER_MAJORITY = 0.10  # ... and at least this far above the best constant sign

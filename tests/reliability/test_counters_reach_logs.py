@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
-from eval.runs import make_tiny_export  # noqa: E402
-from train_helpers import tiny_config  # noqa: E402
+from testkit.runs import make_tiny_export
+from testkit.train_configs import tiny_config
 
-from craft_jepa.data.loader import DataWarning  # noqa: E402
+from craft_jepa.data.loader import DataWarning
 
 
 def test_training_log_counts_skipped_input_by_kind(bad_shard, identity_scaler, tmp_path, capsys):
@@ -48,8 +46,8 @@ def test_training_log_counts_skipped_input_by_kind(bad_shard, identity_scaler, t
 
 
 def test_eval_report_counts_skipped_input(bad_shard, tmp_path):
-    from craft_jepa.eval.runner import EvalConfig
-    from craft_jepa.planning.evaluate import evaluate_run
+    from craft_jepa.eval.heldout import EvalConfig
+    from craft_jepa.pipelines.evaluate import evaluate_run
 
     export = make_tiny_export(tmp_path / "export")
     config = EvalConfig(clips=64, batch_size=2, progress=False)

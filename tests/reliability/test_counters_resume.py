@@ -7,16 +7,13 @@ it re-reads to rebuild its buffer)."""
 from __future__ import annotations
 
 import csv
-import sys
 import warnings
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
-from train_helpers import tiny_config  # noqa: E402
+from testkit.train_configs import tiny_config
 
-from craft_jepa.data.loader import DataWarning  # noqa: E402
+from craft_jepa.data.loader import DataWarning
 
 
 def _run(run_dir, url, scaler, stop=None):

@@ -18,11 +18,10 @@ import pytest
 import torch
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
-from train_helpers import tiny_tree  # noqa: E402
+from testkit.train_configs import tiny_tree
 
-from craft_jepa.train.checkpoint import SLEEP_BEFORE_RENAME_ENV  # noqa: E402
-from craft_jepa.train.loop import train  # noqa: E402
+from craft_jepa.runs.checkpoints import SLEEP_BEFORE_RENAME_ENV
+from craft_jepa.train.loop import train
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

@@ -13,20 +13,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
-from eval.runs import make_tiny_export  # noqa: E402
-from train_helpers import tiny_config  # noqa: E402
+from testkit.runs import make_tiny_export
+from testkit.train_configs import tiny_config
 
-from craft_jepa.configuration import ConfigError  # noqa: E402
-from craft_jepa.train.export import META_FILE, WEIGHTS_FILE, load_exported  # noqa: E402
-from craft_jepa.vpt.layouts import get_action_layout  # noqa: E402
-from craft_jepa.vpt.scaler import ActionScaler  # noqa: E402
+from craft_jepa.configuration import ConfigError
+from craft_jepa.runs.layout import META_FILE, WEIGHTS_FILE
+from craft_jepa.runs.loading import load_exported
+from craft_jepa.vpt.layouts import get_action_layout
+from craft_jepa.vpt.scaler import ActionScaler
 
 STEPS = 2
 
@@ -79,7 +78,7 @@ def test_the_payload_is_live(tmp_path):
 def test_checkpoint_with_code_is_refused_everywhere_it_is_read(trained, synth_dataset, tmp_path):
     from craft_jepa.api import WorldModel
     from craft_jepa.encoders.checkpoint import read_meta_checkpoint
-    from craft_jepa.train.checkpoint import load_checkpoint
+    from craft_jepa.runs.checkpoints import load_checkpoint
     from craft_jepa.train.loop import train
 
     run_dir = _copy_run(trained, tmp_path)
@@ -182,7 +181,7 @@ def test_checkpoint_config_with_a_wrong_type_names_the_key(trained, tmp_path):
 ])
 def test_resume_refuses_a_checkpoint_of_another_setup_naming_what_differs(trained, synth_dataset, tmp_path,
                                                                            change, named):
-    from craft_jepa.train.compat import CheckpointMismatchError
+    from craft_jepa.runs.compat import CheckpointMismatchError
     from craft_jepa.train.loop import train
 
     run_dir = _copy_run(trained, tmp_path)

@@ -9,18 +9,15 @@ a single non-finite step by tests/train/test_step.py::test_nonfinite_loss_skips_
 from __future__ import annotations
 
 import shlex
-import sys
 import time
 import warnings
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
-from train_helpers import tiny_config  # noqa: E402
+from testkit.train_configs import tiny_config
 
-from craft_jepa.data.clips import ClipConfig  # noqa: E402
-from craft_jepa.data.loader import ClipStream, DataWarning, StreamConfig, _data_loader, build_train_loader  # noqa: E402
+from craft_jepa.data.clips import ClipConfig
+from craft_jepa.data.loader import ClipStream, DataWarning, StreamConfig, _data_loader, build_train_loader
 
 CLIP = ClipConfig(frames=3, fps=5.0, size=32, clips_per_segment=1)
 # A shard "URL" whose shell kills the loader worker that opened it ($PPID of `sh -c`): the

@@ -1,4 +1,4 @@
-"""Fixtures for train tests (config helpers live in train_helpers.py)."""
+"""Fixtures for train tests (config helpers live in testkit/train_configs.py)."""
 
 from __future__ import annotations
 

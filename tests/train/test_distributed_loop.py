@@ -20,7 +20,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from train_helpers import tiny_tree
+from testkit.train_configs import tiny_tree
 
 WORLD = 2
 

@@ -23,10 +23,11 @@ from craft_jepa.data.loader import build_val_loader
 from craft_jepa.encoders import EncoderConfig, FrozenEncoder
 from craft_jepa.models import ACPredictor, PredictorConfig
 from craft_jepa.train.distributed import DistInfo
-from craft_jepa.train.encode_features import EncodeConfig, encode_features, pool_tokens
+from craft_jepa.pipelines.encode_features import EncodeConfig, encode_features, pool_tokens
 from craft_jepa.train.losses import LossConfig
 from craft_jepa.train.optim import OptimConfig
 from craft_jepa.train.schedule import ScheduleConfig
+from craft_jepa.train.objectives.ac import ACObjective
 from craft_jepa.train.step import StepRunner
 from craft_jepa.vpt.layouts import get_action_layout, get_state_layout
 
@@ -80,7 +81,8 @@ def make_runner(with_encoder: bool) -> StepRunner:
                                             state_dim=get_state_layout("pitch").dim, init_seed=0))
     encoder = FrozenEncoder.from_config(ENC) if with_encoder else None
     # eps 1e-4 keeps Adam's first steps from turning float32 noise on tiny gradients into lr-sized steps.
-    return StepRunner(predictor, encoder, None, LossConfig(auto_steps=2), OptimConfig(lr=3e-3, eps=1e-4),
+    objective = ACObjective(predictor, encoder, None, LossConfig(auto_steps=2), torch.device("cpu"))
+    return StepRunner(objective, OptimConfig(lr=3e-3, eps=1e-4),
                       ScheduleConfig(total_steps=20, warmup_steps=0, decay_steps=0), DistInfo(), precision="fp32")
 
 

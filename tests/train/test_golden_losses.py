@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from meta_golden import LOSS_ATOL, TOKEN_ATOL, frames_of, golden_predictor, inject_bug, load_golden, max_error
+from testkit.meta_golden import LOSS_ATOL, TOKEN_ATOL, frames_of, golden_predictor, inject_bug, load_golden, max_error
 
 from craft_jepa.train.losses import LossConfig, predictor_losses, rollout, teacher_forcing
 

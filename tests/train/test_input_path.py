@@ -9,9 +9,11 @@ import itertools
 import pytest
 import torch
 
-from train_helpers import tiny_config
-from craft_jepa.train.data import TrainStream, train_loader_factory
+from testkit.train_configs import tiny_config
+from craft_jepa.train.stream import TrainStream
+from craft_jepa.data.sources import train_loader_factory
 from craft_jepa.train.distributed import DistInfo
+from craft_jepa.train.objectives.ac import ACObjective
 from craft_jepa.train.step import StepRunner
 
 
@@ -36,8 +38,9 @@ def _runner(cfg, scaler, device: str = "cpu", pixel_norm: bool = True) -> StepRu
     from craft_jepa.encoders import FrozenEncoder
     from craft_jepa.models import ACPredictor
 
-    return StepRunner(ACPredictor(cfg.predictor), FrozenEncoder.from_config(cfg.encoder, device), scaler, cfg.loss,
-                      cfg.optim, cfg.schedule, DistInfo(device=torch.device(device)), precision="fp32",
+    objective = ACObjective(ACPredictor(cfg.predictor), FrozenEncoder.from_config(cfg.encoder, device), scaler,
+                            cfg.loss, torch.device(device))
+    return StepRunner(objective, cfg.optim, cfg.schedule, DistInfo(device=torch.device(device)), precision="fp32",
                       pixel_norm=(cfg.clip.mean, cfg.clip.std) if pixel_norm else None)
 
 
@@ -76,7 +79,7 @@ def test_scaler_tensors_are_built_once_per_device_and_dtype():
 
 
 def test_mmap_read_of_one_entry_equals_a_full_read(tmp_path):
-    from craft_jepa.train.checkpoint import atomic_torch_save, load_checkpoint
+    from craft_jepa.runs.checkpoints import atomic_torch_save, load_checkpoint
 
     state = {"predictor": {"w": torch.arange(6.0)}, "optimizer": {"big": torch.zeros(1000)}, "step": 3}
     atomic_torch_save(state, tmp_path / "c.pt")

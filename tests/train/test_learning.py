@@ -8,7 +8,7 @@ Measured on a 2-core box: mean over steps 176-200 teacher forcing 0.402 vs copy-
 from __future__ import annotations
 
 import pytest
-from train_helpers import tiny_config
+from testkit.train_configs import tiny_config
 
 from craft_jepa.train.loop import train
 

@@ -7,9 +7,10 @@ import errno
 import pytest
 import torch
 
-from train_helpers import tiny_config
-from craft_jepa.train import checkpoint as ckpt_module
-from craft_jepa.train.export import export_run, load_exported
+from testkit.train_configs import tiny_config
+from craft_jepa.runs import checkpoints as ckpt_module
+from craft_jepa.runs.export import export_run
+from craft_jepa.runs.loading import load_exported
 from craft_jepa.train.loop import train
 
 

@@ -6,14 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from craft_jepa.train.losses import (
-    LossConfig,
-    copy_last_loss,
-    latent_loss,
-    normalize_targets,
-    predictor_losses,
-    rollout,
-)
+from craft_jepa.train.losses import LossConfig, copy_last_loss, latent_loss, predictor_losses, rollout
+from craft_jepa.encoders import normalize_targets
 
 
 class CopyPredictor(nn.Module):

@@ -9,7 +9,7 @@ import numpy as np
 import psutil
 import pytest
 
-from train_helpers import tiny_config, tiny_tree
+from testkit.train_configs import tiny_config, tiny_tree
 from craft_jepa.configuration import ConfigError, load_config
 from craft_jepa.train.config import RunConfig
 
@@ -53,7 +53,7 @@ def test_cpu_peak_memory_is_a_high_water_mark():
 
 
 def test_refused_resume_leaves_config_yaml_alone(tmp_path, synth_dataset):
-    from craft_jepa.train.compat import CheckpointMismatchError
+    from craft_jepa.runs.compat import CheckpointMismatchError
     from craft_jepa.train.loop import train
 
     cfg = tiny_config(tmp_path, synth_dataset.shard_urls, **{"schedule.total_steps": 4, "validation.every": 0})
@@ -68,7 +68,8 @@ def test_refused_resume_leaves_config_yaml_alone(tmp_path, synth_dataset):
 
 @pytest.mark.parametrize("source", ["video", "features"])
 def test_both_loaders_get_the_worker_timeout(tmp_path, synth_dataset, source):
-    from craft_jepa.train.data import DataConfig, build_val_batches, train_loader_factory
+    from craft_jepa.data.config import DataConfig
+    from craft_jepa.data.sources import build_val_batches, train_loader_factory
 
     cfg = DataConfig(source=source, train_shards=list(synth_dataset.shard_urls), num_workers=1,
                      worker_timeout_s=123.0)

@@ -19,6 +19,7 @@ from craft_jepa.train.distributed import DistInfo
 from craft_jepa.train.losses import LossConfig
 from craft_jepa.train.optim import OptimConfig
 from craft_jepa.train.schedule import ScheduleConfig
+from craft_jepa.train.objectives.ac import ACObjective
 from craft_jepa.train.step import StepRunner
 
 B, T, GRID, D, A = 4, 4, 2, 16, 5
@@ -42,12 +43,13 @@ def split(batch: dict[str, torch.Tensor], parts: int) -> list[dict[str, torch.Te
 
 
 def make_runner(info: DistInfo | None = None, accum: int = 1) -> StepRunner:
+    info = info or DistInfo()
     return StepRunner(
-        tiny_predictor(), None, None, LossConfig(auto_steps=2),
+        ACObjective(tiny_predictor(), None, None, LossConfig(auto_steps=2), info.device),
         # eps 1e-4: Adam's first step is ~lr*sign(g), which would blow float32 summation-order
         # noise on near-zero gradients (e.g. 1e-9) up to lr; a larger eps keeps it linear.
         OptimConfig(lr=1e-2, accum_steps=accum, grad_clip=0.5, eps=1e-4),
-        ScheduleConfig(total_steps=10, warmup_steps=0, decay_steps=0), info or DistInfo(),
+        ScheduleConfig(total_steps=10, warmup_steps=0, decay_steps=0), info,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 
-from craft_jepa.train.data import TrainStream
+from craft_jepa.train.stream import TrainStream
 
 
 class CountingFactory:

@@ -68,7 +68,7 @@ def test_ema_update_matches_a_hand_computed_one():
 
 def test_a_training_step_moves_the_target_by_the_scheduled_momentum():
     objective = make_objective(ema=(0.9, 1.0), total_steps=10)
-    runner = StepRunner.for_objective(objective, OptimConfig(lr=1e-2), ScheduleConfig(total_steps=10, warmup_steps=0,
+    runner = StepRunner(objective, OptimConfig(lr=1e-2), ScheduleConfig(total_steps=10, warmup_steps=0,
                                       decay_steps=0), DistInfo(device=torch.device("cpu")), precision="fp32")
     old_target = {k: v.clone() for k, v in objective.target_encoder.state_dict().items()}
     old_online = {k: v.clone() for k, v in objective.encoder.state_dict().items()}

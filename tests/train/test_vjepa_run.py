@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from train_helpers import REPO, _merge, tiny_config
+from testkit.train_configs import REPO, _merge, tiny_config
 from craft_jepa.configuration import ConfigError, load_config
 from craft_jepa.train.config import RunConfig
 from craft_jepa.train.loop import train
@@ -135,7 +135,7 @@ def test_vjepa_section_is_typed_and_closed(tmp_path):
 
 
 def test_a_pretraining_run_is_not_mistaken_for_a_world_model(synth_dataset, tmp_path):
-    from craft_jepa.train.export import load_exported
+    from craft_jepa.runs.loading import load_exported
 
     torch.set_num_threads(1)
     train(pretrain_config(tmp_path, synth_dataset.shard_urls, **{"schedule.total_steps": 2}), single_process=True)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import torch
-from meta_golden import write_meta_checkpoint
-from train_helpers import tiny_tree
+from testkit.meta_golden import write_meta_checkpoint
+from testkit.train_configs import tiny_tree
 
 from craft_jepa.configuration import load_config
 from craft_jepa.train.config import RunConfig
@@ -41,7 +41,7 @@ def test_fresh_run_warm_starts_and_resume_keeps_its_own_weights(synth_dataset, t
 
 
 def test_resume_check_ignores_warm_start_and_reads_absent_state_token_as_false():
-    from craft_jepa.train.compat import config_differences
+    from craft_jepa.runs.compat import config_differences
 
     old = {"predictor": {"width": 128, "state_dim": 0}}  # written before these settings existed
     new = {"predictor": {"width": 128, "state_dim": 0, "state_token": False, "warm_start": "/w/ac.pt"}}
@@ -51,7 +51,7 @@ def test_resume_check_ignores_warm_start_and_reads_absent_state_token_as_false()
 
 
 def test_resume_check_covers_the_crop_and_hotbar_conventions():
-    from craft_jepa.train.compat import config_differences
+    from craft_jepa.runs.compat import config_differences
 
     old = {"clip": {"size": 64}}  # before these settings: square crops, VPT's hotbar convention
     assert config_differences(old, {"clip": {"size": 64, "max_crop_aspect": 1.0, "hotbar_start": "zero"}}) == []

@@ -1,0 +1,3 @@
+"""Thin argparse front-ends, one module per `craft-jepa` sub-command (main.py maps the names):
+actions, decoder, demo, encode, eval, export, fit_scaler, pack, plan, pretrain, push, synth, train.
+"""

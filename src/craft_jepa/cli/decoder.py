@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from craft_jepa.configuration import ConfigError
-    from craft_jepa.train.objectives.decoder import train_decoder
+    from craft_jepa.pipelines.decoder_training import train_decoder
 
     try:
         record = train_decoder(args.run_dir, args.data, heldout_shards=args.heldout, overrides=args.overrides)
@@ -42,8 +42,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"decoder: {where} PSNR {s['psnr_db']:.2f} dB vs mean frame {s['mean_frame_psnr_db']:.2f} dB "
           f"(margin {s['margin_db']:+.2f} dB over {s['frames']} frames)")
     if args.heldout and not args.no_pictures:
-        from craft_jepa.eval.loading import load_run
-        from craft_jepa.eval.pictures import load_run_decoder, write_pictures
+        from craft_jepa.eval.pictures import write_pictures
+        from craft_jepa.runs.decoder_files import load_run_decoder
+        from craft_jepa.runs.loading import load_run
 
         run = load_run(args.run_dir, which="latest")
         pictures = write_pictures(run, load_run_decoder(run), args.heldout, f"{record['folder']}/pictures")

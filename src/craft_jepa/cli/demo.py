@@ -15,9 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from craft_jepa.demo import run_demo
-
     from craft_jepa.eval.report import headline_lines, planning_table
+    from craft_jepa.pipelines.demo import run_demo
 
     if args.steps is not None and args.steps < 1:
         raise SystemExit("craft-jepa demo: --steps must be positive")

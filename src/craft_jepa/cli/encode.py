@@ -46,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from craft_jepa.configuration import ConfigError, load_config, read_yaml
+    from craft_jepa.pipelines.encode_features import EncodeConfig, encode_features
     from craft_jepa.train.config import RunConfig
-    from craft_jepa.train.encode_features import EncodeConfig, encode_features
 
     try:
         tree = read_yaml(args.config)

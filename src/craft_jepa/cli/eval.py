@@ -45,10 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from craft_jepa.eval.runner import EvalConfig
+    from craft_jepa.eval.heldout import EvalConfig
+    from craft_jepa.pipelines.evaluate import evaluate_run
     from craft_jepa.planning.action_space import ActionSpaceConfig
     from craft_jepa.planning.cem import CEMConfig
-    from craft_jepa.planning.evaluate import evaluate_run
     from craft_jepa.planning.offline import OfflinePlanConfig
 
     try:

@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from craft_jepa.train.export import export_run
-    from craft_jepa.train.push import HubPushError, check_repo_id, push_to_hub
+    from craft_jepa.runs.export import export_run
+    from craft_jepa.runs.push import HubPushError, check_repo_id, push_to_hub
 
     try:
         repo_id = check_repo_id(args.push_to_hub) if args.push_to_hub else None

@@ -25,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from craft_jepa.train.export import copy_report
-    from craft_jepa.train.push import HubPushError, push_to_hub
+    from craft_jepa.runs.export import copy_report
+    from craft_jepa.runs.push import HubPushError, push_to_hub
 
     try:
         if args.report:

@@ -36,8 +36,8 @@ def run(args: argparse.Namespace, objective: str = "ac") -> int:
     from pathlib import Path
 
     from craft_jepa.configuration import ConfigError, dump_config, load_config
+    from craft_jepa.runs.compat import CheckpointMismatchError
     from craft_jepa.train.config import RunConfig
-    from craft_jepa.train.compat import CheckpointMismatchError
     from craft_jepa.train.loop import NonFiniteLossError, debug_overrides, train
 
     overrides = list(args.overrides)

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from craft_jepa.configuration import require_range
+
 CHUNK_SEED_STRIDE = 1_000_003
 FILLING = object()  # push() while the buffer fills: nothing to emit yet
 
@@ -37,8 +39,7 @@ class CarryShuffleBuffer:
     """push(clip) -> the clip to emit now, or FILLING; see the module docstring."""
 
     def __init__(self, capacity: int) -> None:
-        if capacity < 0:
-            raise ValueError(f"capacity must be >= 0, got {capacity}")
+        require_range("capacity", capacity, at_least=0)
         self.capacity = capacity
         self.new: list[Any] = []
         self.old: list[Any] = []

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from craft_jepa.configuration import require_range
 from craft_jepa.data.video import SegmentVideo, VideoError
 from craft_jepa.vpt.actions import (
     HOTBAR_STARTS,
@@ -73,18 +74,15 @@ class ClipConfig:
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
     def __post_init__(self) -> None:
-        if self.frames < 2:
-            raise ValueError(f"ClipConfig.frames must be >= 2 (actions sit between frames), got {self.frames}")
+        require_range("ClipConfig.frames", self.frames, at_least=2, note=" (actions sit between frames)")
         if not 0 < self.fps <= SOURCE_FPS:
             raise ValueError(f"ClipConfig.fps must be in (0, {SOURCE_FPS}], got {self.fps}")
-        if self.size < 8:
-            raise ValueError(f"ClipConfig.size must be >= 8, got {self.size}")
+        require_range("ClipConfig.size", self.size, at_least=8)
         if not 1.0 <= self.max_crop_aspect <= 4.0:
             raise ValueError(f"ClipConfig.max_crop_aspect must be in [1, 4], got {self.max_crop_aspect}")
         if self.hotbar_start not in HOTBAR_STARTS:
             raise ValueError(f"ClipConfig.hotbar_start={self.hotbar_start!r} must be one of {HOTBAR_STARTS}")
-        if self.clips_per_segment < 1:
-            raise ValueError(f"ClipConfig.clips_per_segment must be >= 1, got {self.clips_per_segment}")
+        require_range("ClipConfig.clips_per_segment", self.clips_per_segment, at_least=1)
         self.mean, self.std = tuple(self.mean), tuple(self.std)
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise ValueError(f"ClipConfig.mean/std must be 3 values with std > 0, got {self.mean}, {self.std}")

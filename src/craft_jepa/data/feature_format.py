@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import load, save
 
 from craft_jepa.data.clips import ClipConfig, SegmentError, fixed_start, random_starts
 from craft_jepa.vpt.actions import SOURCE_FPS, frame_ticks_for_clip, segment_frame_ticks
@@ -112,7 +113,6 @@ class FeatureRun:
 
 def pack_run(run: FeatureRun) -> dict[str, Any]:
     """A run -> a WebDataset sample dict (bytes members) for TarWriter."""
-    from safetensors.torch import save
 
     tensors = {
         "tokens": run.tokens.contiguous(),
@@ -125,7 +125,6 @@ def pack_run(run: FeatureRun) -> dict[str, Any]:
 
 def unpack_run(sample: dict[str, Any], where: str) -> FeatureRun:
     """A WebDataset sample dict -> a checked run; FeatureError on a missing or bad member."""
-    from safetensors.torch import load
 
     for member in ("json", "safetensors"):
         if sample.get(member) is None:

@@ -27,11 +27,12 @@ from typing import Any
 
 import numpy as np
 import torch
+import webdataset as wds
 from torch.utils.data import DataLoader
 
 from craft_jepa.data.clips import ClipConfig, fixed_start, random_starts
 from craft_jepa.data.feature_format import FEATURE_STAT_KEYS, FeatureError, FeatureMeta, FeatureRun, unpack_run
-from craft_jepa.data.loader import ClipStream, StreamConfig, _Counters, _LimitedLoader
+from craft_jepa.data.loader import ClipStream, StreamConfig, _Counters, _LimitedLoader, make_data_loader
 from craft_jepa.data.shards import expand_urls
 from craft_jepa.vpt.layouts import get_action_layout
 
@@ -80,7 +81,6 @@ def check_feature_shards(urls: Sequence[str], clip_cfg: ClipConfig, *, embed_dim
     Also fails early when clips are longer than the runs were encoded for (`windows=val|N`
     runs hold exactly the encoded clip length). Returns that run's metadata.
     """
-    import webdataset as wds
 
     for url in urls:
         for sample in wds.tarfile_to_samples(handler=wds.warn_and_continue)([{"url": url}]):
@@ -153,17 +153,8 @@ def collate_features(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _loader(stream: FeatureStream, batch_size: int, num_workers: int, drop_last: bool,
             multiprocessing_context: str | None, timeout_s: float = 0.0, pin_memory: bool = False) -> DataLoader:
-    """`timeout_s` > 0: a worker that yields no batch for that long (a stalled `pipe:` or network
-    read) raises instead of hanging the run, as in the video loader."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if num_workers < 0:
-        raise ValueError(f"num_workers must be >= 0, got {num_workers}")
-    if timeout_s < 0:
-        raise ValueError(f"timeout_s must be >= 0 (0 = wait forever), got {timeout_s}")
-    return DataLoader(stream, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_features,
-                      drop_last=drop_last, timeout=timeout_s if num_workers > 0 else 0, pin_memory=pin_memory,
-                      multiprocessing_context=multiprocessing_context if num_workers else None)
+    return make_data_loader(stream, collate_features, batch_size, num_workers, drop_last, multiprocessing_context,
+                            timeout_s, pin_memory)
 
 
 def build_feature_train_loader(clip_cfg: ClipConfig, urls: str | list[str], *, batch_size: int, num_workers: int,

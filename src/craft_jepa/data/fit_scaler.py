@@ -26,7 +26,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from tqdm import tqdm
+from webdataset import gopen
 
+from craft_jepa.configuration import require_range
 from craft_jepa.data.shards import expand_urls, split_train_val
 from craft_jepa.vpt.actions import SOURCE_FPS, aggregate_steps, prepare_ticks, segment_frame_ticks
 from craft_jepa.vpt.jsonl import ParseReport, parse_jsonl
@@ -54,10 +57,8 @@ class FitScalerConfig:
             raise ValueError(f"FitScalerConfig.fps must be in (0, {SOURCE_FPS}], got {self.fps}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"FitScalerConfig.max_steps must be >= 1 or None, got {self.max_steps}")
-        if self.budget_spread < 1:
-            raise ValueError(f"FitScalerConfig.budget_spread must be >= 1, got {self.budget_spread}")
-        if self.shard_every < 1:
-            raise ValueError(f"FitScalerConfig.shard_every must be >= 1, got {self.shard_every}")
+        require_range("FitScalerConfig.budget_spread", self.budget_spread, at_least=1)
+        require_range("FitScalerConfig.shard_every", self.shard_every, at_least=1)
         if not 0 < self.shard_fraction <= 1:
             raise ValueError(f"FitScalerConfig.shard_fraction must be in (0, 1], got {self.shard_fraction}")
         if not 0 <= self.val_fraction < 1:
@@ -116,7 +117,6 @@ def iter_jsonl_members(url: str) -> Iterator[tuple[str, bytes]]:
                 # tarfile.next() seeks to the next header itself: unread bodies are skipped.
                 tar.members.clear()  # don't keep every header of a big shard in memory
         return
-    from webdataset import gopen
 
     stream = gopen(url, "rb")
     try:
@@ -157,8 +157,6 @@ def fit_action_scaler(cfg: FitScalerConfig) -> FitScalerResult:
         per_shard = math.ceil(cfg.max_steps / min(len(urls), cfg.budget_spread))
     moments = RunningMoments(len(layout.continuous_indices))
     stats = FitScalerStats()
-
-    from tqdm import tqdm
 
     bar = tqdm(total=len(urls), unit="shard", disable=not cfg.progress, file=sys.stderr)
     try:

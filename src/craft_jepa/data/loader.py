@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset
 
+from craft_jepa.configuration import require_range
 from craft_jepa.data.carry_buffer import FILLING, CarryShuffleBuffer, ChunkPlan, chunk_seed
 from craft_jepa.data.clips import STAT_KEYS, Clip, ClipConfig, Segment, SegmentError, fixed_start, random_starts
 from craft_jepa.data.shard_split import consumer_shards
@@ -58,8 +60,6 @@ class _Counters:
 
 
 def _worker_info() -> tuple[int, int, int, int]:
-    import webdataset as wds
-
     return wds.utils.pytorch_worker_info()  # (rank, world_size, worker, num_workers)
 
 
@@ -80,10 +80,8 @@ class StreamConfig:
         if self.batch_size < 1 or self.chunk_batches < 0 or self.start_batch < 0:
             raise ValueError(f"batch_size must be >= 1 and chunk_batches, start_batch >= 0; got "
                              f"{self.batch_size}, {self.chunk_batches}, {self.start_batch}")
-        if self.shuffle_buffer_clips < 0:
-            raise ValueError(f"shuffle_buffer_clips must be >= 0, got {self.shuffle_buffer_clips}")
-        if self.decoder_threads < 0:
-            raise ValueError(f"decoder_threads must be >= 0 (0 = FFmpeg's choice), got {self.decoder_threads}")
+        require_range("shuffle_buffer_clips", self.shuffle_buffer_clips, at_least=0)
+        require_range("decoder_threads", self.decoder_threads, at_least=0, note=" (0 = FFmpeg's choice)")
 
 
 class ClipStream(IterableDataset):
@@ -105,8 +103,6 @@ class ClipStream(IterableDataset):
 
     # ------------------------------------------------------------------ shard level
     def _val_shard_urls(self) -> Iterator[dict[str, str]]:
-        import webdataset as wds
-
         yield from wds.split_by_worker(wds.split_by_node([{"url": u} for u in self.urls]))
 
     def _train_shard_urls(self, seed: int, consumer: int, consumers: int) -> Iterator[dict[str, str]]:
@@ -114,8 +110,6 @@ class ClipStream(IterableDataset):
             yield {"url": self.urls[i]}
 
     def _samples(self, counters: _Counters, shard_urls: Iterator[dict[str, str]]) -> Iterator[dict[str, Any]]:
-        import webdataset as wds
-
         # WebDataset may report one broken shard several times (tar reader, then expander):
         # count each opened shard at most once.
         current = {"url": "", "serial": -1}
@@ -317,23 +311,29 @@ def _slice_batch(batch: dict[str, Any], n: int) -> dict[str, Any]:
     return out
 
 
-def _data_loader(dataset: ClipStream, batch_size: int, num_workers: int, drop_last: bool,
-                 multiprocessing_context: str | None, timeout_s: float = 0.0, uint8_frames: bool = False,
-                 pin_memory: bool = False) -> DataLoader:
-    """`timeout_s` > 0: a worker that yields no batch for that long (a stalled `pipe:` or network
-    read) raises instead of hanging the run. A worker that dies or raises fails fast anyway."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if num_workers < 0:
-        raise ValueError(f"num_workers must be >= 0, got {num_workers}")
-    if timeout_s < 0:
-        raise ValueError(f"timeout_s must be >= 0 (0 = wait forever), got {timeout_s}")
-    collate = ClipCollator(dataset.clip_cfg.mean, dataset.clip_cfg.std, normalize=not uint8_frames)
-    # pin_memory: page-locked batches, so the step's .to(device, non_blocking=True) overlaps the copy.
+def make_data_loader(dataset: IterableDataset, collate: Callable[[list[Any]], Any], batch_size: int,
+                     num_workers: int, drop_last: bool, multiprocessing_context: str | None,
+                     timeout_s: float = 0.0, pin_memory: bool = False) -> DataLoader:
+    """The one DataLoader construction of the data stage (video clips and feature clips).
+
+    `timeout_s` > 0: a worker that yields no batch for that long (a stalled `pipe:` or network
+    read) raises instead of hanging the run. A worker that dies or raises fails fast anyway.
+    `pin_memory`: page-locked batches, so the step's .to(device, non_blocking=True) overlaps the copy."""
+    require_range("batch_size", batch_size, at_least=1)
+    require_range("num_workers", num_workers, at_least=0)
+    require_range("timeout_s", timeout_s, at_least=0, note=" (0 = wait forever)")
     return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate,
                       drop_last=drop_last, persistent_workers=False, pin_memory=pin_memory,
                       timeout=timeout_s if num_workers > 0 else 0,  # torch allows it with workers only
                       multiprocessing_context=multiprocessing_context if num_workers > 0 else None)
+
+
+def _data_loader(dataset: ClipStream, batch_size: int, num_workers: int, drop_last: bool,
+                 multiprocessing_context: str | None, timeout_s: float = 0.0, uint8_frames: bool = False,
+                 pin_memory: bool = False) -> DataLoader:
+    collate = ClipCollator(dataset.clip_cfg.mean, dataset.clip_cfg.std, normalize=not uint8_frames)
+    return make_data_loader(dataset, collate, batch_size, num_workers, drop_last, multiprocessing_context,
+                            timeout_s, pin_memory)
 
 
 def build_train_loader(clip_cfg: ClipConfig, urls: str | list[str], *, batch_size: int, num_workers: int,

@@ -22,6 +22,9 @@ import os
 import random
 from dataclasses import asdict, dataclass, field
 
+import av
+import webdataset as wds
+
 TICKS_PER_SECOND = 20  # VPT jsonl lines per second of recording
 MAX_COUNT_MISMATCH = 2  # VPT mp4s carry one (sometimes two) frames more than jsonl lines
 
@@ -42,7 +45,7 @@ class PackReport:
     seed: int | None = None  # the mixing seed (None: stem order)
     order: list[str] = field(default_factory=list)  # stems in the order they were written
     # Seconds of recording per shard file name (jsonl lines at 20 Hz): the hours an export's model
-    # card reports for the shards a run trained on (train/model_card.py).
+    # card reports for the shards a run trained on (runs/model_card.py).
     shard_seconds: dict[str, float] = field(default_factory=dict)
 
     def skip(self, reason: str, stem: str) -> None:
@@ -112,7 +115,6 @@ def find_pairs(raw_dir: str, index_json: str | None = None) -> list[RawPair]:
 
 def validate_pair(pair: RawPair) -> str | None:
     """None if the pair is usable, else a short reason."""
-    import av
 
     if pair.mp4 is None:
         return "missing mp4"
@@ -142,7 +144,6 @@ def pack(raw_dir: str, out_dir: str, *, shard_size: int = 10**9, index_json: str
     """Validate and write every pair under raw_dir into shards `out_dir/shard-000000.tar`, ...
 
     `seed`: write the segments in a seeded random order (mixes players across shards)."""
-    import webdataset as wds
 
     pairs = find_pairs(raw_dir, index_json)
     if not pairs:

@@ -20,12 +20,17 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
+import av
 import numpy as np
 
+from craft_jepa.configuration import require_range
+from craft_jepa.data.pack import pack
 from craft_jepa.data.render import HEIGHT, WIDTH, SceneRenderer, ViewState, stamp_index
 
 FPS = 20
@@ -272,7 +277,6 @@ def generate_recording(cfg: SynthConfig) -> tuple[list[str], Iterator[np.ndarray
 def encode_mp4(frames, path_or_file, *, fps: int = FPS, preset: str = "ultrafast",
                keyint: int | None = 20, crf: int = 23) -> int:
     """Encode (360, 640, 3) uint8 frames as H.264 yuv420p mp4 with PyAV; returns the frame count."""
-    import av
 
     count = 0
     with av.open(path_or_file, mode="w", format="mp4") as container:
@@ -320,12 +324,9 @@ def write_recordings(out_dir: str, videos: int, seconds: float, seed: int, worke
 def _write_all(out_dir: str, configs: Sequence[SynthConfig], workers: int) -> list[str]:
     """write_recording for each config, in `workers` processes. Each recording depends on its
     own config only (its seed; x264 on one thread), so the files are the same for any count."""
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+    require_range("workers", workers, at_least=1)
     if workers == 1 or len(configs) < 2:
         return [write_recording(out_dir, cfg) for cfg in configs]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
     # spawn: the caller may hold torch threads or open files that a forked child should not inherit.
     with ProcessPoolExecutor(min(workers, len(configs)), mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -355,7 +356,6 @@ def write_synth_dataset(root: str, seconds: Sequence[float], seed: int, *, per_s
     root/shards with at most `per_shard` segments or `shard_size` bytes per shard.
     `configs[i]` adds SynthConfig fields for recording i (e.g. stamp_index, keyint).
     `workers` processes write the recordings (the same files for any count)."""
-    from craft_jepa.data.pack import pack
 
     raw_dir = os.path.join(root, "raw")
     extra = list(configs) if configs is not None else [{}] * len(seconds)

@@ -21,7 +21,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from torch import Tensor, nn
+
+from craft_jepa.hub import parse_hub_ref, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +151,6 @@ def remap_hf_encoder_state(state: Mapping[str, Tensor], source: str = "<hf>") ->
 
 def read_hf_snapshot(directory: Path) -> tuple[dict, dict[str, Tensor]]:
     """(config.json contents, raw safetensors state) of a local Hugging Face snapshot."""
-    from safetensors.torch import load_file
 
     config_path = directory / "config.json"
     if not config_path.is_file():
@@ -191,7 +193,6 @@ def load_encoder_weights(model: nn.Module, path: str | Path, key: str = "target_
     `org/name` that is not a local path), resolved through the Hub cache (`craft_jepa.hub`).
     Returns (and logs) a line saying which file and entry were read.
     """
-    from craft_jepa.hub import parse_hub_ref, resolve
 
     ref = parse_hub_ref(path)
     path = Path(path) if ref is None else resolve(ref, "encoder.checkpoint")
@@ -200,8 +201,6 @@ def load_encoder_weights(model: nn.Module, path: str | Path, key: str = "target_
         _check_hf_config(config, model, str(path))
         state = remap_hf_encoder_state(raw, str(path))
     elif path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
         raw = load_file(str(path))
         hf_layout = any(k.removeprefix("vjepa2.").startswith("encoder.layer.") for k in raw)
         if hf_layout:

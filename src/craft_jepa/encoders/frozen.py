@@ -20,8 +20,16 @@ from torch import Tensor, nn
 from craft_jepa.encoders.checkpoint import load_encoder_weights
 from craft_jepa.encoders.registry import ENCODER_ALIASES, ENCODER_SPECS, build_encoder, encoder_spec
 from craft_jepa.encoders.vit import VisionTransformer, ViTSpec
+from craft_jepa.hub import parse_hub_ref
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def normalize_targets(tokens: Tensor) -> Tensor:
+    """The latents z: a parameter-free layer norm over the feature dim D of (..., D) tokens, in
+    float32. The predictor's targets, and what eval, planning and decoders read."""
+    tokens = tokens.float()
+    return F.layer_norm(tokens, (tokens.shape[-1],))
 
 
 @dataclass
@@ -51,8 +59,6 @@ class EncoderConfig:
         if not self.checkpoint_key:
             raise ValueError("EncoderConfig.checkpoint_key must be a non-empty string")
         if self.checkpoint is not None:
-            from craft_jepa.hub import parse_hub_ref
-
             try:  # a malformed hf:// reference fails with the config, not at the first load
                 parse_hub_ref(self.checkpoint, allow_bare=False)
             except ValueError as err:

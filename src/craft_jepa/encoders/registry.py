@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from craft_jepa.encoders.vit import ViTSpec, VisionTransformer
+from craft_jepa.encoders.vit import VisionTransformer, ViTSpec
 
 ENCODER_SPECS: dict[str, ViTSpec] = {
     # head_dim 32: bands 10/10/10 plus 2 unrotated dims, so tests exercise the leftover path.

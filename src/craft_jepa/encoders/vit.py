@@ -11,7 +11,6 @@ encodes whole clips with `forward_video`, optionally on a subset of token positi
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -19,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from craft_jepa.encoders.init import init_transformer_
 from craft_jepa.encoders.rope import apply_rope, grid_positions, rope_tables
 
 
@@ -145,18 +145,8 @@ class VisionTransformer(nn.Module):
         return self.grid_size**2
 
     def reset_parameters(self, generator: torch.Generator | None = None, std: float = 0.02) -> None:
-        """Meta's init: trunc-normal linears/conv, unit LayerNorm, residual projections / sqrt(2*layer)."""
-        for module in self.modules():
-            if isinstance(module, (nn.Linear, nn.Conv3d)):
-                nn.init.trunc_normal_(module.weight, std=std, generator=generator)  # bounds +-2 absolute, as Meta
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-        with torch.no_grad():
-            for layer_id, block in enumerate(self.blocks, start=1):
-                block.attn.proj.weight.div_(math.sqrt(2.0 * layer_id))
-                block.mlp.fc2.weight.div_(math.sqrt(2.0 * layer_id))
+        """Meta's init (encoders/init.py)."""
+        init_transformer_(self, self.blocks, std, generator)
 
     def _run_blocks(self, tokens: Tensor, steps: int, grid_h: int, grid_w: int, keep: Tensor | None = None) -> Tensor:
         """keep: optional (K,) raster indices of the tokens present (all of them when None); each

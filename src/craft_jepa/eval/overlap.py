@@ -1,7 +1,6 @@
 """Held-out means held out: refuse evaluation data that the run trained on.
 
-A run's training shards come from RUN_DIR/config.yaml (an export points back at its run
-through `source`). Two overlaps are refused:
+The run's training shards come from `runs.loading.run_training_shards`. Two overlaps are refused:
 - a shard that is also a training shard (same file after resolving links);
 - a segment key (the recording stem) that also sits in a training shard, e.g. the same
   recordings packed twice into different shard sets.
@@ -15,38 +14,11 @@ from __future__ import annotations
 import os
 import re
 import tarfile
-import warnings
 from collections.abc import Iterable, Sequence
-from pathlib import Path
-
-import yaml
 
 
 class TrainingDataOverlap(ValueError):
     """Evaluation data overlaps the run's training data."""
-
-
-def training_shards(run_or_export_dir: str | os.PathLike[str]) -> list[str] | None:
-    """The training shard URLs of a run (or of the run an export came from); None if unknown."""
-    from craft_jepa.train.data import DataConfig, resolve_shards
-
-    path = Path(run_or_export_dir)
-    meta = path / "craft_jepa.json"
-    if meta.is_file():
-        import json
-
-        source = json.loads(meta.read_text()).get("source")
-        path = Path(source) if source else path
-    config = path / "config.yaml"
-    if not config.is_file():
-        return None
-    data = (yaml.safe_load(config.read_text()) or {}).get("data") or {}
-    try:
-        cfg = DataConfig(**{k: data[k] for k in ("train_shards", "val_shards", "val_fraction") if k in data})
-        train, _ = resolve_shards(cfg)
-    except (ValueError, TypeError, OSError):
-        return None  # shards moved or unreadable here: nothing to compare against
-    return train
 
 
 _RUN_SUFFIX = re.compile(r"_\d+$")  # feature shards name a sample KEY_<start tick>
@@ -96,12 +68,3 @@ def check_keys(train: Sequence[str], eval_keys: Iterable[str]) -> None:
                 f"{len(common)} evaluated segment(s) also sit in training shard {url}: {listed}"
                 f"{' ...' if len(common) > 5 else ''} (pass --allow-train-data to evaluate on "
                 "training data anyway)")
-
-
-def run_training_shards(run_or_export_dir: str | os.PathLike[str]) -> list[str] | None:
-    """`training_shards`, with a warning when they cannot be compared against here."""
-    train = training_shards(run_or_export_dir)
-    if train is None:
-        warnings.warn(f"{run_or_export_dir}: the run's training shards are not readable here, so "
-                      "the evaluation data could not be checked for overlap with them", stacklevel=2)
-    return train

@@ -1,4 +1,4 @@
-"""Pictures of what the model imagines, through the pixel decoder (models/decoder.py).
+"""Pictures of what the model imagines, through the pixel decoder (models/pixel_decoder.py).
 
 - `clip_strips`: for a few held-out clips, rows true frames | decoded true latents | decoded
   teacher-forced predictions | decoded KV-cached rollout, as one PNG grid (`rollout.png`) and one
@@ -27,6 +27,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from craft_jepa.data.loader import build_val_loader
+from craft_jepa.models.pixel_decoder import psnr
+from craft_jepa.vpt.action_groups import camera_degrees
+
 LABEL_W = 96
 PAD = 2
 SCALE = 2
@@ -52,7 +56,7 @@ def grid_size(rows: int, cols: int, size: int, scale: int = SCALE, label_w: int 
 def compose_grid(rows: Sequence[Sequence[np.ndarray | None]], labels: Sequence[str], scale: int = SCALE,
                  label_w: int = LABEL_W, header: Sequence[str] | None = None):
     """uint8 images (S, S, 3) in rows (None: an empty cell) -> a PIL image with row labels."""
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw  # Pillow comes with matplotlib; imported where pictures are drawn
 
     size = next(im for row in rows for im in row if im is not None).shape[0]
     cols = max(len(r) for r in rows)
@@ -109,22 +113,6 @@ def phase_shift(reference: np.ndarray, moved: np.ndarray) -> tuple[float, float]
     return float(dy), float(dx)
 
 
-def load_run_decoder(run: Any, folder: str | os.PathLike[str] | None = None) -> Any:
-    """The pixel decoder of a LoadedRun (FOLDER, else the run's: RUN_DIR/decoder/ or EXPORT_DIR/),
-    strictly loaded and refused when trained for another encoder; None when there is none."""
-    from craft_jepa.configuration import config_to_dict
-    from craft_jepa.models.decoder import find_decoder, load_decoder
-
-    folder = folder if folder is not None else find_decoder(run.source)
-    if folder is None:
-        return None
-    tokens = run.encoder.tokens_per_frame
-    grid = int(round(tokens**0.5))
-    encoder = config_to_dict(run.encoder_config) if run.encoder_config is not None else None
-    return load_decoder(folder, embed_dim=run.encoder.embed_dim, grid_size=grid, img_size=run.clip.size,
-                        encoder=encoder, device=run.device)
-
-
 # ---------------------------------------------------------------------- scripted actions
 
 
@@ -176,8 +164,6 @@ def rollout_latents(run: Any, z0: Tensor, actions: Tensor, states: Tensor | None
 def clip_strips(run: Any, decoder: Any, shards: str | list[str], out_dir: str | os.PathLike[str],
                 clips: int = 3, seed: int = 0) -> dict[str, Any]:
     """Strips of `clips` held-out clips (one fixed window per segment) -> files and PSNRs."""
-    from craft_jepa.data.loader import build_val_loader
-    from craft_jepa.models.decoder import psnr
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -294,7 +280,6 @@ def plan_strip(run: Any, decoder: Any, z_start: Tensor, z_goal: Tensor, planned:
     shown = "" if goal_image is not None else " (decoded)"
     record = plan_picture({f"start{shown}": start, f"goal{shown}": goal, "plan's end": ends[0],
                            "recorded's end": ends[1]}, path)
-    from craft_jepa.models.decoder import psnr
 
     as_float = lambda im: torch.as_tensor(im).permute(2, 0, 1).float() / 255  # noqa: E731  uint8 HWC -> CHW
     to_goal = lambda im: float(psnr(as_float(im), as_float(goal)))  # noqa: E731
@@ -307,7 +292,6 @@ def plan_strip(run: Any, decoder: Any, z_start: Tensor, z_goal: Tensor, planned:
 
 def _yaw_record(run: Any, actions: Tensor) -> dict[str, list[float]]:
     """{"planned_yaw_deg", "recorded_yaw_deg"} per step of actions (2, H, A); {} for a layout without a camera."""
-    from craft_jepa.eval.groups import camera_degrees
 
     try:
         yaw = camera_degrees(actions, run.action_layout.feature_names, run.action_layout.continuous_mask)[..., 0]
@@ -331,7 +315,6 @@ def write_pictures(run: Any, decoder: Any, shards: str | list[str], out_dir: str
                    plan: dict[str, Any] | None = None) -> dict[str, Any]:
     """Strips of held-out clips + counterfactuals from the first clip's start (+ `plan_strip` of
     `plan`: its keyword arguments, when given) -> OUT/pictures.json."""
-    from craft_jepa.data.loader import build_val_loader
 
     out = Path(out_dir)
     record: dict[str, Any] = {"strips": clip_strips(run, decoder, shards, out, clips, seed)}

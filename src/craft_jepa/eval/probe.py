@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from craft_jepa.eval.groups import camera_columns, camera_degrees, feature_group, is_state_like
+from craft_jepa.configuration import require_range
+from craft_jepa.vpt.action_groups import camera_columns, camera_degrees, feature_group, is_state_like
 
 
 @dataclass
@@ -47,8 +48,7 @@ class ProbeConfig:
         self.ridge_grid = tuple(float(r) for r in self.ridge_grid)
         if not self.ridge_grid or min(self.ridge_grid) < 0:
             raise ValueError(f"ProbeConfig.ridge_grid must hold penalties >= 0, got {self.ridge_grid}")
-        if self.cv_folds < 2:
-            raise ValueError(f"ProbeConfig.cv_folds must be >= 2, got {self.cv_folds}")
+        require_range("ProbeConfig.cv_folds", self.cv_folds, at_least=2)
         if not 0.0 < self.train_fraction < 1.0:
             raise ValueError(f"ProbeConfig.train_fraction must be in (0, 1), got {self.train_fraction}")
 

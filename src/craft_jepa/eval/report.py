@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from craft_jepa.eval.pictures import pictures_markdown
+
 METHOD_LABELS = {
     "model": "model (recorded actions)",
     "copy_last": "copy last frame",
@@ -187,7 +189,6 @@ def render_markdown(report: dict) -> str:
         if "landscape" in plan:
             lines += ["![energy landscape](energy_landscape.png)", ""]
     if "pictures" in report:  # the pixel decoder's pictures (eval/pictures.py), in OUT/pictures/
-        from craft_jepa.eval.pictures import pictures_markdown
 
         lines += pictures_markdown(report["pictures"], base="pictures/")
     if "data_stats" in report:
@@ -201,7 +202,8 @@ def render_markdown(report: dict) -> str:
 
 
 def plot_horizons(horizons: dict, path: Path) -> None:
-    import matplotlib
+    import matplotlib  # heavy (about 0.5 s): only the plots need it; Agg draws without a display
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -224,7 +226,8 @@ def plot_horizons(horizons: dict, path: Path) -> None:
 
 
 def plot_sensitivity(sensitivity: dict, path: Path) -> None:
-    import matplotlib
+    import matplotlib  # heavy (about 0.5 s): only the plots need it; Agg draws without a display
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -240,7 +243,8 @@ def plot_sensitivity(sensitivity: dict, path: Path) -> None:
 
 def plot_landscape(landscape: dict, path: Path) -> None:
     """landscape: yaw (Y,), pitch (P,), energy (P, Y), optional recorded/planned [yaw, pitch]."""
-    import matplotlib
+    import matplotlib  # heavy (about 0.5 s): only the plots need it; Agg draws without a display
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -14,7 +14,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from craft_jepa.eval.metrics import PredictorLike, derangement, predict_teacher_forced
+from craft_jepa.eval.metrics import PredictorLike, derangement, l1_per_step, predict_teacher_forced
+from craft_jepa.eval.spread import ratio_interval
+from craft_jepa.vpt.action_groups import camera_axis
 
 
 @torch.no_grad()
@@ -71,9 +73,6 @@ def mirrored_camera(predictor: PredictorLike, z: Tensor, raw_actions: Tensor, st
     95 % bootstrap interval. 1.0: the prediction ignores the direction of that axis.
 
     raw_actions (C, T-1, A) in layout units; `scale` maps them to the predictor's inputs."""
-    from craft_jepa.eval.groups import camera_axis
-    from craft_jepa.eval.metrics import l1_per_step
-    from craft_jepa.eval.spread import ratio_interval
 
     device = torch.device(device) if device is not None else z.device
     axes = {0: [], 1: []}  # yaw / pitch feature columns (mouse units and degrees alike)

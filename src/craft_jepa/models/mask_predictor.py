@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from craft_jepa.encoders.init import init_transformer_
 from craft_jepa.encoders.rope import grid_positions, rope_tables
 from craft_jepa.encoders.vit import Block
 
@@ -65,23 +66,14 @@ class MaskTokenPredictor(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self, std: float = 0.02) -> None:
-        """Meta's init: trunc-normal linears, unit LayerNorms, residual projections / sqrt(2*layer)."""
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=std)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-        with torch.no_grad():
+        """Meta's init (encoders/init.py), then the mask tokens."""
+        init_transformer_(self, self.predictor_blocks, std)
+        with torch.no_grad():  # the tokens draw after every linear, as in Meta's order
             for token in self.mask_tokens:
                 if self.cfg.zero_init_mask_tokens:
                     token.zero_()
                 else:
                     nn.init.trunc_normal_(token, std=std)
-            for layer_id, block in enumerate(self.predictor_blocks, start=1):
-                block.attn.proj.weight.div_(math.sqrt(2.0 * layer_id))
-                block.mlp.fc2.weight.div_(math.sqrt(2.0 * layer_id))
 
     def forward(self, context: Tensor, context_idx: Tensor, target_idx: Tensor,
                 grid: tuple[int, int, int], mask_index: int = 0) -> Tensor:

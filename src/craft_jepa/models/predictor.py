@@ -10,7 +10,6 @@ back to the encoder width. Parameter names follow Meta's VisionTransformerPredic
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from craft_jepa.encoders.init import init_transformer_
 from craft_jepa.encoders.rope import grid_positions, rope_tables
 from craft_jepa.encoders.vit import Block
 from craft_jepa.models.attention import CausalRoPEAttention, frame_causal_mask
@@ -139,17 +139,8 @@ class ACPredictor(nn.Module):
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        """Reference init: trunc-normal(init_std) linears, unit LayerNorms, residual projections / sqrt(2*layer)."""
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                reinit_linear(module, self.config.init_std, generator)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-        with torch.no_grad():
-            for layer_id, block in enumerate(self.predictor_blocks, start=1):
-                block.attn.proj.weight.div_(math.sqrt(2.0 * layer_id))
-                block.mlp.fc2.weight.div_(math.sqrt(2.0 * layer_id))
+        """Meta's init (encoders/init.py) with `init_std`."""
+        init_transformer_(self, self.predictor_blocks, self.config.init_std, generator)
 
     def new_cache(self) -> KVCache:
         return KVCache(self.config.depth, self.config.cond_tokens + self.config.tokens_per_frame)
@@ -275,11 +266,3 @@ class ACPredictor(nn.Module):
             predictions.append(prediction)
             sequence = torch.cat([sequence, prediction], dim=1)
         return torch.cat(predictions, dim=1)
-
-
-def reinit_linear(module: nn.Linear, std: float, generator: torch.Generator | None = None) -> None:
-    """Trunc-normal weight (bounds +-2 absolute, as Meta's helper), zero bias."""
-    if module.weight.numel():  # a state token without states has an empty weight
-        nn.init.trunc_normal_(module.weight, std=std, generator=generator)
-    if module.bias is not None:
-        nn.init.zeros_(module.bias)

@@ -1,0 +1,7 @@
+"""Planners over VPT actions toward a goal latent (the compositions live in pipelines/).
+
+    action_space.py  the VPT action space as a CEM sampling distribution (raw <-> scaled)
+    cem.py           batched cross-entropy method over action sequences
+    objectives.py    planning energies: distance of predicted latents to the goal
+    offline.py       offline planning between recorded frames, scored against the recorded actions
+"""

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from craft_jepa.eval.groups import camera_axis, camera_degrees, feature_group, is_state_like
+from craft_jepa.configuration import require_range
+from craft_jepa.vpt.action_groups import camera_axis, camera_degrees, feature_group, is_state_like
 
 # What CEM samples: the camera alone, the camera with movement keys, every action feature
 # (all but the state-like hotbar slot and GUI flag), or every feature. Features it does not
@@ -51,12 +52,10 @@ class ActionSpaceConfig:
     def __post_init__(self) -> None:
         if self.plan not in PLANNED_GROUPS:
             raise ValueError(f"ActionSpaceConfig.plan={self.plan!r} unknown; known: {sorted(PLANNED_GROUPS)}")
-        if self.camera_bound_std <= 0:
-            raise ValueError(f"camera_bound_std must be > 0, got {self.camera_bound_std}")
+        require_range("camera_bound_std", self.camera_bound_std, above=0)
         if not 0.0 <= self.key_init_prob <= 1.0:
             raise ValueError(f"key_init_prob must be in [0, 1], got {self.key_init_prob}")
-        if self.min_camera_std_deg <= 0:
-            raise ValueError(f"min_camera_std_deg must be > 0, got {self.min_camera_std_deg}")
+        require_range("min_camera_std_deg", self.min_camera_std_deg, above=0)
 
 
 @dataclass

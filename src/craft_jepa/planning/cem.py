@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from craft_jepa.configuration import require_range
 from craft_jepa.planning.action_space import ActionSpace, Distribution, Samples
 
 # raw layout actions (B, S, H, A) -> energies (B, S)
@@ -31,8 +32,7 @@ class CEMConfig:
 
     def __post_init__(self) -> None:
         for name in ("horizon", "samples", "top_k", "iterations"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"CEMConfig.{name} must be >= 1, got {getattr(self, name)}")
+            require_range(f"CEMConfig.{name}", getattr(self, name), at_least=1)
         if self.top_k > self.samples:
             raise ValueError(f"CEMConfig.top_k ({self.top_k}) must be <= samples ({self.samples})")
         if not 0.0 <= self.momentum < 1.0:

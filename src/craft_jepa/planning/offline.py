@@ -27,12 +27,12 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from craft_jepa.eval.loading import LoadedRun
-from craft_jepa.eval.runner import EncodedClips
+from craft_jepa.eval.heldout import EncodedClips
+from craft_jepa.eval.spread import correlation_interval, mean_interval
 from craft_jepa.planning.action_space import ActionSpace, ActionSpaceConfig
 from craft_jepa.planning.cem import CEMConfig, CEMResult, cem
-from craft_jepa.eval.spread import correlation_interval, mean_interval
 from craft_jepa.planning.objectives import EnergyMode, rollout_energy
+from craft_jepa.runs.loading import LoadedRun
 
 
 @dataclass

@@ -1,14 +1,16 @@
-"""Training: typed run config, losses, the loop, checkpoints, DDP, export.
+"""Training: the run config, losses, one step, the loop, distribution; objectives in objectives/.
 
-    config.py       RunConfig (composes ClipConfig, EncoderConfig, PredictorConfig, DataConfig, ...)
-    data.py         DataConfig, shard lists, the resumable TrainStream, the action scaler
-    losses.py       teacher forcing + rollout losses, copy-last baseline
-    step.py         StepRunner: one optimizer step (AMP, accumulation, clipping, DDP)
-    loop.py         train(cfg): resume, steps, validation, checkpoints, logging
-    checkpoint.py   atomic checkpoints, retention, strict loading
-    schedule.py     warmup-stable-decay learning rate
-    optim.py        AdamW without decay on biases and norms
-    distributed.py  torchrun / env:// set-up, NCCL or gloo
-    metrics_log.py  tqdm bar, metrics.csv, TensorBoard
-    export.py       safetensors + craft_jepa.json; load_exported(run_or_export_dir, which)
+    config.py        RunConfig (composes every stage's config section), ValidationConfig, LoggingConfig
+    losses.py        LossConfig; teacher forcing + rollout losses, copy-last baseline
+    optim.py         OptimConfig; AdamW without decay on biases and norms
+    schedule.py      ScheduleConfig; warmup-stable-decay learning rate
+    step.py          StepRunner: one optimizer step of any objective (AMP, accumulation, clipping, DDP)
+    stream.py        TrainStream: the resumable batch stream; resolve_scaler
+    loop.py          train(cfg): resume, steps, validation, checkpoints, logging
+    run_setup.py     what every rank must agree on, decided on rank 0 (scaler, resume checkpoint)
+    distributed.py   torchrun / env:// set-up, NCCL or gloo; autocast dtype
+    metrics_log.py   tqdm bar, metrics.csv, TensorBoard
+    preempt.py       SIGTERM / SIGUSR1: checkpoint at the next step, then exit for requeue
+    rng.py           capture and restore every RNG, weights-only-safe
+    objectives/      ac (the world model), vjepa (pre-training), decoder (pixel decoder)
 """

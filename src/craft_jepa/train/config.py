@@ -9,16 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from craft_jepa.configuration import require_range
 from craft_jepa.data.clips import ClipConfig
+from craft_jepa.data.config import DataConfig
 from craft_jepa.encoders import EncoderConfig
 from craft_jepa.models import PredictorConfig
-from craft_jepa.models.decoder import DecoderConfig
-from craft_jepa.train.checkpoint import CheckpointConfig
-from craft_jepa.train.data import DataConfig
+from craft_jepa.models.pixel_decoder import DecoderConfig
+from craft_jepa.runs.checkpoints import CheckpointConfig
 from craft_jepa.train.losses import LossConfig
-from craft_jepa.train.objectives.vjepa import VJEPAConfig
+from craft_jepa.train.objectives.vjepa_config import VJEPAConfig
 from craft_jepa.train.optim import OptimConfig
 from craft_jepa.train.schedule import ScheduleConfig
+from craft_jepa.vpt.layouts import get_action_layout, get_state_layout
 
 
 @dataclass
@@ -29,10 +31,8 @@ class ValidationConfig:
     seed: int = 0  # fixes the window taken from each validation segment
 
     def __post_init__(self) -> None:
-        if self.every < 0:
-            raise ValueError(f"every must be >= 0, got {self.every}")
-        if self.max_clips < 1:
-            raise ValueError(f"max_clips must be >= 1, got {self.max_clips}")
+        require_range("every", self.every, at_least=0)
+        require_range("max_clips", self.max_clips, at_least=1)
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
 
@@ -45,8 +45,7 @@ class LoggingConfig:
     tensorboard: bool = True  # RUN_DIR/tb/
 
     def __post_init__(self) -> None:
-        if self.every < 1:
-            raise ValueError(f"every must be >= 1, got {self.every}")
+        require_range("every", self.every, at_least=1)
 
 
 @dataclass
@@ -79,8 +78,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         if not self.run_dir:
             raise ValueError("run_dir must be a non-empty path")
-        if self.max_nonfinite_steps < 1:
-            raise ValueError(f"max_nonfinite_steps must be >= 1, got {self.max_nonfinite_steps}")
+        require_range("max_nonfinite_steps", self.max_nonfinite_steps, at_least=1)
         if self.data.source == "video" and self.encoder.img_size != self.clip.size:
             raise ValueError(
                 f"encoder.img_size={self.encoder.img_size} must equal clip.size={self.clip.size}"
@@ -111,7 +109,6 @@ class RunConfig:
 
     def _check_predictor_shapes(self) -> None:
         """The predictor's input sizes must match the encoder and the clip layouts."""
-        from craft_jepa.vpt.layouts import get_action_layout, get_state_layout
 
         expected = {
             "encoder_dim": (self.encoder.embed_dim, f"encoder {self.encoder.name} width"),

@@ -139,3 +139,11 @@ def from_rank_zero(produce: Callable[[], T], what: str) -> T:
 def all_ranks_ok(ok: bool, device: torch.device) -> bool:
     """True on every rank only when `ok` holds on all of them."""
     return not any_rank(not ok, device)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of `precision` on `device`; None = plain float32. 'auto' is bf16 on
+    CUDA and float32 on CPU."""
+    if precision == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]

@@ -12,6 +12,8 @@ the next step boundary on every rank, after a checkpoint (train/preempt.py).
 from __future__ import annotations
 
 import logging
+import resource
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,17 +23,27 @@ import torch
 import torch.distributed as dist
 
 from craft_jepa.configuration import config_to_dict, dump_config
-from craft_jepa.train.checkpoint import CheckpointManager, load_checkpoint, require_keys, warn_stale
-from craft_jepa.train.compat import check_resume_compatible
+from craft_jepa.data.config import resolve_shards
+from craft_jepa.data.sources import build_val_batches, train_loader_factory
+from craft_jepa.runs.checkpoints import CheckpointManager, load_checkpoint, require_keys, warn_stale
+from craft_jepa.runs.compat import check_resume_compatible
 from craft_jepa.train.config import RunConfig
-from craft_jepa.train.data import TrainStream, build_val_batches, resolve_shards, train_loader_factory
-from craft_jepa.train.distributed import DistInfo, all_reduce_sum, any_rank, barrier, init_distributed, shutdown_distributed
+from craft_jepa.train.distributed import (
+    DistInfo,
+    all_reduce_sum,
+    any_rank,
+    barrier,
+    init_distributed,
+    resolve_device,
+    shutdown_distributed,
+)
 from craft_jepa.train.metrics_log import MetricsLogger
-from craft_jepa.train.preempt import StopSignals, write_requeue_marker
 from craft_jepa.train.objectives import build_objective
+from craft_jepa.train.preempt import StopSignals, write_requeue_marker
 from craft_jepa.train.rng import capture_rng_state, restore_rng_state, seed_everything
 from craft_jepa.train.run_setup import check_same_step, shared_resume_path
 from craft_jepa.train.step import StepRunner
+from craft_jepa.train.stream import TrainStream
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +82,6 @@ def _gather_rng_states(info: DistInfo) -> list[dict[str, Any]]:
 def _peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    import resource
-    import sys
 
     # The process's high-water mark since it started (ru_maxrss: KiB on Linux, bytes on macOS),
     # not the current RSS, which misses every peak between two log rows.
@@ -109,8 +119,6 @@ def train(
 
 
 def _single_device(cfg: RunConfig) -> torch.device:
-    from craft_jepa.train.distributed import resolve_device
-
     return resolve_device(cfg.device, 0)
 
 
@@ -126,7 +134,7 @@ def _train(cfg: RunConfig, info: DistInfo, stop_at_step: int | None) -> TrainSum
     train_urls, val_urls = resolve_shards(cfg.data)
     # cfg.objective's models (identical init on every rank), targets and losses (train/objectives/).
     objective = build_objective(cfg, info, run_dir, train_urls + val_urls)
-    runner = StepRunner.for_objective(objective, cfg.optim, cfg.schedule, info, precision=cfg.precision,
+    runner = StepRunner(objective, cfg.optim, cfg.schedule, info, precision=cfg.precision,
                                       compile=cfg.compile, pixel_norm=(cfg.clip.mean, cfg.clip.std))
     seed_everything(cfg.seed + 1_000 * info.rank)  # per-rank randomness from here on
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
-import torch.nn.functional as F
+
+from craft_jepa.configuration import require_range
 
 
 class Predictor(Protocol):
@@ -32,8 +33,7 @@ class LossWeights:
 
     def __post_init__(self) -> None:
         for name in ("teacher_forcing", "rollout"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"weights.{name} must be >= 0, got {getattr(self, name)}")
+            require_range(f"weights.{name}", getattr(self, name), at_least=0)
 
 
 @dataclass
@@ -43,16 +43,8 @@ class LossConfig:
     weights: LossWeights = field(default_factory=LossWeights)
 
     def __post_init__(self) -> None:
-        if self.loss_exp <= 0:
-            raise ValueError(f"loss_exp must be > 0, got {self.loss_exp}")
-        if self.auto_steps < 0:
-            raise ValueError(f"auto_steps must be >= 0, got {self.auto_steps}")
-
-
-def normalize_targets(tokens: torch.Tensor) -> torch.Tensor:
-    """Parameter-free layer norm over the feature dim D of (..., D) tokens, in float32."""
-    tokens = tokens.float()
-    return F.layer_norm(tokens, (tokens.shape[-1],))
+        require_range("loss_exp", self.loss_exp, above=0)
+        require_range("auto_steps", self.auto_steps, at_least=0)
 
 
 def latent_loss(pred: torch.Tensor, target: torch.Tensor, p: float) -> torch.Tensor:

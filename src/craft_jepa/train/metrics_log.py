@@ -12,10 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from craft_jepa.train.config import LoggingConfig
+from tqdm import tqdm
 
 from craft_jepa.data.clips import STAT_KEYS
 from craft_jepa.data.feature_format import FEATURE_STAT_KEYS
+from craft_jepa.train.config import LoggingConfig
 
 CSV_COLUMNS = [
     "step", "split", "loss", "teacher_forcing", "rollout", "copy_last",
@@ -41,12 +42,10 @@ class MetricsLogger:
         if cfg.csv:
             self._prepare_csv(start_step)
         if cfg.tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
+            from torch.utils.tensorboard import SummaryWriter  # heavy (imports tensorboard): only when on
 
             self._tb = SummaryWriter(str(run_dir / "tb"), purge_step=start_step or None)
         if cfg.progress_bar:
-            from tqdm import tqdm
-
             self._bar = tqdm(total=total_steps, initial=start_step, unit="step", file=sys.stderr,
                              dynamic_ncols=True)
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from craft_jepa.configuration import require_range
+
 
 @dataclass
 class OptimConfig:
@@ -25,18 +27,13 @@ class OptimConfig:
                 raise ValueError(f"{name} must be a finite number, got {getattr(self, name)}")
         if not all(math.isfinite(b) for b in self.betas):
             raise ValueError(f"betas must be finite numbers, got {self.betas}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        require_range("lr", self.lr, above=0)
+        require_range("weight_decay", self.weight_decay, at_least=0)
         if not all(0.0 <= b < 1.0 for b in self.betas):
             raise ValueError(f"betas must lie in [0, 1), got {self.betas}")
-        if self.eps <= 0:
-            raise ValueError(f"eps must be > 0, got {self.eps}")
-        if self.grad_clip < 0:
-            raise ValueError(f"grad_clip must be >= 0, got {self.grad_clip}")
-        if self.accum_steps < 1:
-            raise ValueError(f"accum_steps must be >= 1, got {self.accum_steps}")
+        require_range("eps", self.eps, above=0)
+        require_range("grad_clip", self.grad_clip, at_least=0)
+        require_range("accum_steps", self.accum_steps, at_least=1)
 
 
 def split_decay_groups(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:

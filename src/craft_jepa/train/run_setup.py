@@ -15,8 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from craft_jepa.train.checkpoint import CheckpointManager
+from craft_jepa.runs.checkpoints import CheckpointManager
 from craft_jepa.train.distributed import DistInfo, all_ranks_ok, from_rank_zero
+from craft_jepa.train.stream import resolve_scaler
 from craft_jepa.vpt.scaler import ActionScaler
 
 
@@ -26,7 +27,6 @@ class RunDirNotSharedError(RuntimeError):
 
 def shared_scaler(cfg: Any, run_dir: Path) -> ActionScaler:
     """The run's ActionScaler on every rank (cfg: a RunConfig); fitted once, on rank 0."""
-    from craft_jepa.train.data import resolve_scaler
 
     def resolve() -> dict[str, Any]:
         scaler = resolve_scaler(cfg.data, cfg.clip, run_dir, may_fit=True)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from craft_jepa.configuration import require_range
+
 
 @dataclass
 class ScheduleConfig:
@@ -22,11 +24,9 @@ class ScheduleConfig:
     final_lr: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.total_steps <= 0:
-            raise ValueError(f"total_steps must be > 0, got {self.total_steps}")
+        require_range("total_steps", self.total_steps, above=0)
         for name in ("warmup_steps", "decay_steps"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+            require_range(f"{name}", getattr(self, name), at_least=0)
         if self.warmup_steps + self.decay_steps > self.total_steps:
             raise ValueError(
                 f"warmup_steps + decay_steps ({self.warmup_steps} + {self.decay_steps}) "

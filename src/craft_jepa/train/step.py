@@ -19,19 +19,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from craft_jepa.train.distributed import DistInfo, all_reduce_sum
-from craft_jepa.train.losses import LossConfig
-from craft_jepa.train.objectives.ac import LOSS_NAMES, ACObjective, LossModule  # noqa: F401  (re-exported)
+from craft_jepa.data.loader import frame_norm, normalize_frames
+from craft_jepa.train.distributed import DistInfo, all_reduce_sum, autocast_dtype
 from craft_jepa.train.objectives.base import Objective
 from craft_jepa.train.optim import OptimConfig, build_optimizer
 from craft_jepa.train.schedule import ScheduleConfig, set_lr
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """None = plain float32. 'auto' is bf16 on CUDA and float32 on CPU."""
-    if precision == "auto":
-        return torch.bfloat16 if device.type == "cuda" else None
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
 @dataclass
@@ -45,15 +37,11 @@ class StepResult:
 
 
 class StepRunner:
-    """Runs an `Objective`. The positional form builds the AC objective (predictor against a
-    frozen encoder), as before objectives existed; `StepRunner.for_objective` takes any."""
+    """Runs one `Objective` (train/objectives/): its modules, optimizer and one step at a time."""
 
     def __init__(
         self,
-        predictor: nn.Module,
-        encoder: nn.Module | None,
-        scaler: Any,  # ActionScaler: raw layout vectors -> standardized
-        loss_cfg: LossConfig,
+        objective: Objective,
         optim_cfg: OptimConfig,
         schedule_cfg: ScheduleConfig,
         dist: DistInfo,
@@ -61,10 +49,7 @@ class StepRunner:
         compile: bool = False,
         *,
         pixel_norm: tuple[Sequence[float], Sequence[float]] | None = None,  # clip (mean, std) for uint8 frames
-        objective: Objective | None = None,
     ) -> None:
-        if objective is None:
-            objective = ACObjective(predictor, encoder, scaler, loss_cfg, dist.device)
         self.objective = objective
         self.pixel_norm = pixel_norm
         self._device_consts: dict[str, Any] = {}  # moved to the device once
@@ -83,13 +68,6 @@ class StepRunner:
         self.optimizer = build_optimizer(self.trainable, optim_cfg)
         self.grad_scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
 
-    @classmethod
-    def for_objective(cls, objective: Objective, optim_cfg: OptimConfig, schedule_cfg: ScheduleConfig,
-                      dist: DistInfo, precision: str = "auto", compile: bool = False,
-                      pixel_norm: tuple[Sequence[float], Sequence[float]] | None = None) -> StepRunner:
-        return cls(None, None, None, None, optim_cfg, schedule_cfg, dist, precision, compile,  # type: ignore[arg-type]
-                   pixel_norm=pixel_norm, objective=objective)
-
     @property
     def predictor(self) -> nn.Module:
         """The AC objective's predictor (tests and benchmarks reach it here)."""
@@ -99,7 +77,6 @@ class StepRunner:
 
     def _normalize_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
         """uint8 (B, T, 3, H, W) on the device -> normalized float32, as the collator would."""
-        from craft_jepa.data.loader import frame_norm, normalize_frames
 
         if self.pixel_norm is None:
             raise ValueError("batch frames are uint8 but this StepRunner has no pixel_norm (clip mean, std) "

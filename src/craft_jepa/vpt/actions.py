@@ -23,6 +23,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from craft_jepa.configuration import require_range
 from craft_jepa.vpt.jsonl import TickRecord
 
 SOURCE_FPS = 20  # VPT recordings: 20 ticks (and video frames) per second
@@ -145,12 +146,10 @@ def frame_ticks_for_clip(
     Frame k sits at start_tick + round(k * source_fps / fps); at 5 fps from 20 fps
     that is every 4th tick.
     """
-    if frames < 1:
-        raise ValueError(f"frames must be >= 1, got {frames}")
+    require_range("frames", frames, at_least=1)
     if not 0 < fps <= source_fps:
         raise ValueError(f"fps must be in (0, {source_fps}], got {fps}")
-    if start_tick < 0:
-        raise ValueError(f"start_tick must be >= 0, got {start_tick}")
+    require_range("start_tick", start_tick, at_least=0)
     stride = source_fps / fps
     return [start_tick + round(k * stride) for k in range(frames)]
 

@@ -6,13 +6,26 @@ the losses are teacher forcing + rollout, beside the copy-last baseline (train/l
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from craft_jepa.train.losses import LossConfig, normalize_targets, predictor_losses
+from craft_jepa.configuration import config_to_dict
+from craft_jepa.data.features import FeatureConfigError, check_feature_shards
+from craft_jepa.encoders import FrozenEncoder, normalize_targets
+from craft_jepa.models import ACPredictor
+from craft_jepa.models.warm_start import warm_start_from_meta
+from craft_jepa.runs.compat import encoder_differences
+from craft_jepa.train.distributed import DistInfo
+from craft_jepa.train.losses import LossConfig, predictor_losses
 from craft_jepa.train.objectives.base import Objective
+from craft_jepa.train.rng import seed_everything
+from craft_jepa.train.run_setup import shared_scaler
+
+if TYPE_CHECKING:  # typing only: train/config.py imports the objectives' config sections
+    from craft_jepa.train.config import RunConfig
 
 LOSS_NAMES = ("loss", "teacher_forcing", "rollout", "copy_last")
 
@@ -67,21 +80,11 @@ class ACObjective(Objective):
     def fresh_start(self) -> list[str]:
         if not self.warm_start:
             return []
-        from craft_jepa.models.warm_start import warm_start_from_meta
 
         return [warm_start_from_meta(self.predictor, self.warm_start).describe()]  # strict; same on every rank
 
-    def start_messages(self) -> list[str]:
-        # Which checkpoint entry (target_encoder / encoder) the frozen encoder was read from.
-        return [self.encoder.weights_source] if self.encoder is not None else []
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"predictor": self.predictor.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        from craft_jepa.train.checkpoint import load_state_strict
-
-        load_state_strict(self.predictor, state["predictor"], "predictor")
+    def checkpointed_modules(self) -> dict[str, nn.Module]:
+        return {"predictor": self.predictor}
 
     def progress(self, losses: dict[str, float]) -> dict[str, float]:
         # Teacher forcing beside copy-last: the two are on the same scale (the total adds rollout).
@@ -92,21 +95,12 @@ class ACObjective(Objective):
                 f"(copy-last baseline {losses['copy_last']:.4f})")
 
 
-def build_ac_objective(cfg: Any, info: Any, run_dir: Any, urls: list[str]) -> ACObjective:
+def build_ac_objective(cfg: RunConfig, info: DistInfo, run_dir: Path, urls: list[str]) -> ACObjective:
     """The AC objective of a RunConfig: shared action scaler, predictor, frozen encoder (video)."""
-    from craft_jepa.encoders import FrozenEncoder
-    from craft_jepa.models import ACPredictor
-    from craft_jepa.train.rng import seed_everything
-    from craft_jepa.train.run_setup import shared_scaler
 
     # Rank 0 loads or fits the action scaler and hands it to every rank (RUN_DIR may be node-local).
     scaler = shared_scaler(cfg, run_dir)
     if cfg.data.source == "features":  # fail now, not in a loader worker, on shards made for another setup
-        from craft_jepa.data.features import check_feature_shards
-
-        from craft_jepa.configuration import config_to_dict
-        from craft_jepa.data.features import FeatureConfigError
-        from craft_jepa.train.compat import encoder_differences
 
         meta = check_feature_shards(urls, cfg.clip, embed_dim=cfg.encoder.embed_dim,
                                     grid_size=cfg.predictor.grid_size, encoder=cfg.encoder.name)

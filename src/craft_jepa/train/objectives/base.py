@@ -24,6 +24,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from craft_jepa.encoders import load_state_dict_strict
+
 
 class Objective:
     name = "objective"
@@ -55,14 +57,21 @@ class Objective:
         return []
 
     def start_messages(self) -> list[str]:
-        """Lines for the run log at start (where weights came from)."""
-        return []
+        """Lines for the run log at start: which checkpoint entry (target_encoder / encoder) a
+        frozen encoder was read from."""
+        source = getattr(getattr(self, "encoder", None), "weights_source", None)
+        return [source] if source else []
+
+    def checkpointed_modules(self) -> dict[str, nn.Module]:
+        """Checkpoint entry -> the module saved under it, for the default (strict) state dicts."""
+        raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
+        return {key: module.state_dict() for key, module in self.checkpointed_modules().items()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        raise NotImplementedError
+        for key, module in self.checkpointed_modules().items():
+            load_state_dict_strict(module, state[key], key)
 
     def progress(self, losses: dict[str, float]) -> dict[str, float]:
         """Short fields for the progress bar."""

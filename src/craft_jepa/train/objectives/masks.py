@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from craft_jepa.configuration import require_range
+
 
 @dataclass
 class MaskBlockConfig:
@@ -35,8 +37,7 @@ class MaskBlockConfig:
     aspect_ratio: tuple[float, float] = (0.75, 1.5)  # block height / width
 
     def __post_init__(self) -> None:
-        if self.num_blocks < 1:
-            raise ValueError(f"num_blocks must be >= 1, got {self.num_blocks}")
+        require_range("num_blocks", self.num_blocks, at_least=1)
         for name in ("spatial_scale", "temporal_scale", "aspect_ratio"):
             low, high = getattr(self, name)
             if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):

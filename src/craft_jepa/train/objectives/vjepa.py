@@ -21,56 +21,32 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from craft_jepa.data.video_augment import random_resized_crop
+from craft_jepa.encoders.checkpoint import load_state_dict_strict, strip_meta_prefixes
+from craft_jepa.encoders.registry import build_encoder
 from craft_jepa.encoders.vit import VisionTransformer
-from craft_jepa.models.mask_predictor import MaskPredictorConfig, MaskTokenPredictor
+from craft_jepa.models.mask_predictor import MaskTokenPredictor
+from craft_jepa.train.distributed import DistInfo, autocast_dtype
 from craft_jepa.train.losses import latent_loss
 from craft_jepa.train.objectives.base import Objective
-from craft_jepa.train.objectives.masks import MaskBlockConfig, TokenGrid, mask_generator, recipe_masks, sample_mask
+from craft_jepa.train.objectives.masks import TokenGrid, mask_generator, sample_mask
+from craft_jepa.train.objectives.vjepa_config import VJEPAConfig
+from craft_jepa.train.objectives.vjepa_init import load_pretrained
+from craft_jepa.train.rng import seed_everything
+
+if TYPE_CHECKING:  # typing only: train/config.py imports the objectives' config sections
+    from craft_jepa.train.config import RunConfig
 
 META_PREFIX = "module.backbone."  # DDP's module. + Meta's MultiSeqWrapper/PredictorMultiSeqWrapper backbone.
 _CROP_STREAM, _VAL_STREAM = 1 << 20, 1 << 21  # generator-key offsets: crops and validation masks differ from masks
-
-
-@dataclass
-class VJEPAConfig:
-    masks: list[MaskBlockConfig] = field(default_factory=recipe_masks)
-    predictor: MaskPredictorConfig = field(default_factory=MaskPredictorConfig)
-    ema: tuple[float, float] = (0.99925, 0.99925)  # target momentum at step 0 -> at schedule.total_steps
-    crop_scale: tuple[float, float] = (0.3, 1.0)  # random resized crop: area fraction
-    crop_aspect: tuple[float, float] = (0.75, 1.35)  # and width / height
-    loss_exp: float = 1.0  # p in mean(|pred - target|^p) / p
-    activation_checkpointing: bool = False  # context encoder blocks (the predictor has its own flag)
-    # Continued pre-training from encoder.checkpoint (Meta .pt): also load its `predictor` entry.
-    load_predictor: bool = True
-
-    def __post_init__(self) -> None:
-        if not self.masks:
-            raise ValueError("masks: at least one mask generator is needed")
-        bad = [i for i, m in enumerate(self.masks) if not isinstance(m, MaskBlockConfig)]
-        if bad:
-            raise ValueError(f"masks: entry {bad[0]} is {self.masks[bad[0]]!r}, not a mask generator "
-                             "(blocks, scale, aspect)")
-        if self.predictor.num_mask_tokens != len(self.masks):
-            raise ValueError(f"masks: {len(self.masks)} mask generators but predictor.num_mask_tokens="
-                             f"{self.predictor.num_mask_tokens}: one learned mask token each")
-        if not all(0.0 <= m <= 1.0 for m in self.ema):
-            raise ValueError(f"ema momenta must lie in [0, 1], got {self.ema}")
-        for name in ("crop_scale", "crop_aspect"):
-            low, high = getattr(self, name)
-            if not (0 < low <= high) or (name == "crop_scale" and high > 1):
-                raise ValueError(f"{name} must be a range 0 < low <= high (scale <= 1), got {(low, high)}")
-        if not (math.isfinite(self.loss_exp) and self.loss_exp > 0):
-            raise ValueError(f"loss_exp must be a finite number > 0, got {self.loss_exp}")
 
 
 def ema_momentum(cfg: VJEPAConfig, step: int, total_steps: int) -> float:
@@ -193,7 +169,6 @@ class VJEPAObjective(Objective):
     def fresh_start(self) -> list[str]:
         if self.init_checkpoint is None:
             return [f"vjepa: random-weight {self.encoder.name} encoder; target encoder = a copy of it"]
-        from craft_jepa.train.objectives.vjepa_init import load_pretrained
 
         return load_pretrained(self, self.init_checkpoint)
 
@@ -206,8 +181,6 @@ class VJEPAObjective(Objective):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        from craft_jepa.encoders.checkpoint import load_state_dict_strict, strip_meta_prefixes
-
         for key, module in (("encoder", self.encoder), ("target_encoder", self.target_encoder),
                             ("predictor", self.predictor)):
             load_state_dict_strict(module, strip_meta_prefixes(state[key]), key)
@@ -222,11 +195,8 @@ class VJEPAObjective(Objective):
                 f"{losses['mean_token']:.4f})")
 
 
-def build_vjepa_objective(cfg: Any, info: Any, run_dir: Any, urls: list[str]) -> VJEPAObjective:
+def build_vjepa_objective(cfg: RunConfig, info: DistInfo, run_dir: Path, urls: list[str]) -> VJEPAObjective:
     """The V-JEPA objective of a RunConfig (objective: vjepa); weights are random until fresh_start."""
-    from craft_jepa.encoders.registry import build_encoder
-    from craft_jepa.train.rng import seed_everything
-    from craft_jepa.train.step import autocast_dtype
 
     seed_everything(cfg.seed)  # identical init on every rank
     encoder = build_encoder(cfg.encoder.name, img_size=cfg.encoder.img_size, init_seed=cfg.encoder.init_seed)

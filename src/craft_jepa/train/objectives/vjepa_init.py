@@ -23,13 +23,13 @@ from craft_jepa.encoders.checkpoint import (
     meta_encoder_state,
     strip_meta_prefixes,
 )
+from craft_jepa.hub import parse_hub_ref, resolve
 
 
 def load_pretrained(objective: Any, checkpoint: str) -> list[str]:
     """Load `checkpoint` into a VJEPAObjective (context, target, predictor); returns log lines.
 
     `checkpoint` may be a Hub reference (craft_jepa.hub), resolved on every rank."""
-    from craft_jepa.hub import parse_hub_ref, resolve
 
     ref = parse_hub_ref(checkpoint)
     path = Path(checkpoint) if ref is None else resolve(ref, "encoder.checkpoint")

@@ -2,8 +2,8 @@
 
 - `make_tiny_export(folder)`: an EXPORT_DIR with an untrained tiny predictor (32 px frames,
   2x2 tokens) and a scaler fitted on synthetic-like camera statistics. Built in
-  milliseconds, through the public export format of `train.export`.
-- `trained_and_encoded(root)`: the demo's toy world model (craft_jepa.demo pipeline, trained by
+  milliseconds, through the public export format of `runs.export`.
+- `trained_and_encoded(root)`: the demo's toy world model (craft_jepa.pipelines.demo pipeline, trained by
   the real loop from the feature cache) plus its encoded held-out clips; built once per test
   session (memoized here because the eval and planning bar tests share it).
 """
@@ -28,7 +28,8 @@ def make_tiny_export(folder: str | os.PathLike[str], seed: int = 0) -> Path:
     from craft_jepa.data.clips import ClipConfig
     from craft_jepa.encoders import EncoderConfig
     from craft_jepa.models import ACPredictor, PredictorConfig
-    from craft_jepa.train.export import EXPORT_FORMAT, EXPORT_VERSION, META_FILE, WEIGHTS_FILE
+    from craft_jepa.runs.loading import EXPORT_FORMAT, EXPORT_VERSION
+    from craft_jepa.runs.layout import META_FILE, WEIGHTS_FILE
     from craft_jepa.vpt.layouts import get_action_layout
     from craft_jepa.vpt.scaler import ActionScaler
 
@@ -54,7 +55,7 @@ def make_tiny_export(folder: str | os.PathLike[str], seed: int = 0) -> Path:
     return out
 
 
-# The bar tests run the demo's own pipeline (craft_jepa.demo: ToyWorld data, the feature cache,
+# The bar tests run the demo's own pipeline (craft_jepa.pipelines.demo: ToyWorld data, the feature cache,
 # configs/tiny-world-model.yaml) once per test session, for one training seed. Torch threads are
 # pinned while it trains: the trained weights depend on the thread count, and CI machines differ
 # in cores. CRAFT_JEPA_BAR_THREADS picks another count (to measure the spread across counts).
@@ -68,7 +69,7 @@ def toy_run(root: str | os.PathLike[str]) -> tuple[Path, list[str]]:
     key = str(root)
     if key in _TOY:
         return _TOY[key]
-    from craft_jepa import demo
+    from craft_jepa.pipelines import demo
 
     out = Path(root) / "toy-world"
     threads = torch.get_num_threads()
@@ -96,9 +97,9 @@ def trained_and_encoded(root: str | os.PathLike[str]):
     run_dir, heldout = toy_run(root)
     key = str(run_dir)
     if key not in _ENCODED:
-        from craft_jepa.demo import ToyWorld
-        from craft_jepa.eval.loading import load_run
-        from craft_jepa.eval.runner import EvalConfig, encode_val_clips
+        from craft_jepa.pipelines.demo import ToyWorld
+        from craft_jepa.runs.loading import load_run
+        from craft_jepa.eval.heldout import EvalConfig, encode_val_clips
 
         world = ToyWorld()
         run = load_run(run_dir, which="latest")
@@ -108,7 +109,7 @@ def trained_and_encoded(root: str | os.PathLike[str]):
 
 
 # The pixel decoder of the session's toy world model, trained as the demo trains it
-# (craft_jepa.demo_pictures: the training video shards, DEMO_DECODER_STEPS steps).
+# (craft_jepa.pipelines.demo_pictures: the training video shards, DEMO_DECODER_STEPS steps).
 _DECODER: dict[str, dict] = {}
 
 
@@ -117,8 +118,8 @@ def toy_decoder(root: str | os.PathLike[str]) -> tuple[Path, dict]:
     run_dir, heldout = toy_run(root)
     key = str(run_dir)
     if key not in _DECODER:
-        from craft_jepa.demo_pictures import DEMO_DECODER, DEMO_DECODER_STEPS
-        from craft_jepa.train.objectives.decoder import train_decoder
+        from craft_jepa.pipelines.demo_pictures import DEMO_DECODER, DEMO_DECODER_STEPS
+        from craft_jepa.pipelines.decoder_training import train_decoder
 
         train_shards = sorted(str(p) for p in (run_dir.parent / "data" / "train").rglob("*.tar"))
         threads = torch.get_num_threads()

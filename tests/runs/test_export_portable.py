@@ -14,12 +14,13 @@ import shutil
 import pytest
 import torch
 
-from train_helpers import tiny_config
+from testkit.train_configs import tiny_config
 from craft_jepa.api import WorldModel
 from craft_jepa.cli.main import main
 from craft_jepa.encoders import EncoderConfig, FrozenEncoder
-from craft_jepa.eval.loading import load_run
-from craft_jepa.train.export import META_FILE, export_run
+from craft_jepa.runs.loading import load_run
+from craft_jepa.runs.layout import META_FILE
+from craft_jepa.runs.export import export_run
 from craft_jepa.train.loop import train
 
 FRAMES = torch.randn(1, 2, 3, 64, 64, generator=torch.Generator().manual_seed(0))  # (B, T, 3, H, W)
@@ -80,6 +81,6 @@ def test_export_holding_its_encoder_moves_as_one_folder(cluster, tmp_path):
 
 
 def _layer_norm(tokens: torch.Tensor) -> torch.Tensor:
-    from craft_jepa.train.losses import normalize_targets
+    from craft_jepa.encoders import normalize_targets
 
     return normalize_targets(tokens)

@@ -30,7 +30,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from tqdm import tqdm
 
 from craft_jepa.configuration import config_to_dict
 from craft_jepa.data.clips import STAT_KEYS, Clip, ClipConfig, Segment, SegmentError
@@ -143,8 +145,6 @@ class DecodedRuns(IterableDataset):
         self.shards, self.clip_cfg, self.cfg = shards, clip_cfg, cfg
 
     def __iter__(self) -> Iterator[DecodedRun | ShardDone]:
-        import webdataset as wds
-
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         layouts = get_action_layout(self.clip_cfg.action_layout), get_state_layout(self.clip_cfg.state_layout)
@@ -232,8 +232,6 @@ class _PartialShard:
     """An output shard being written as NAME.partial; `finish` renames it, `abandon` removes it."""
 
     def __init__(self, path: str) -> None:
-        import webdataset as wds
-
         self.path, self.partial = path, path + ".partial"
         self.writer = wds.TarWriter(self.partial)
         self.runs = self.frames = self.windows = 0
@@ -250,7 +248,6 @@ class _PartialShard:
 def encode_features(clip_cfg: ClipConfig, encoder_cfg: EncoderConfig, cfg: EncodeConfig, *,
                     rank: int | None = None, world_size: int | None = None) -> EncodeSummary:
     """Encode this rank's share of the input shards (RANK / WORLD_SIZE from torchrun if unset)."""
-    from tqdm import tqdm
 
     rank = int(os.environ.get("RANK", 0)) if rank is None else rank
     world_size = int(os.environ.get("WORLD_SIZE", 1)) if world_size is None else world_size

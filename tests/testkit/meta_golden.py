@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-FIXTURES = Path(__file__).parent / "fixtures" / "meta-golden"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "meta-golden"
 TOKEN_ATOL = 1e-5  # README "Recommendation": 1.8x the largest legitimate float32 difference
 LOSS_ATOL = 1e-6  # measured at most 2.4e-7
 B, T, N, D = 2, 4, 16, 192  # batch, frames, tokens per frame (4x4 grid), encoder width

@@ -1,15 +1,9 @@
-"""The pixel-decoder objective: a small decoder from one frame's frozen latents to its RGB frame.
+"""`craft-jepa decoder train`: a pixel decoder for a trained AC run, on the shared run machinery.
 
-Per micro-batch: video clips (B, T, 3, H, W) -> the frozen encoder's tokens, layer-normed exactly
-as the predictor's targets (train/losses.py) -> z (B*T, N, D); the decoder (models/decoder.py)
-maps each frame's z to RGB in [0, 1] and the loss is L1 + `decoder.ssim_weight` * (1 - SSIM)
-against the frame (un-normalized with the clip mean/std). The batch's mean frame is logged beside
-it as a baseline (`mean_frame`: the L1 of predicting every frame as the batch's mean frame).
-
-`train_decoder` runs it on the shared run machinery (train/loop.py: resume, checkpoints,
-logging, validation, typed config) under RUN_DIR/decoder, for the encoder of an AC run, then
-scores it on held-out frames against the mean training frame (PSNR) and writes
-RUN_DIR/decoder/decoder.safetensors + decoder.json (models/decoder.py: save_decoder).
+`train_decoder` runs the `decoder` objective (train/objectives/pixel_decoder.py) through
+train/loop.py (resume, checkpoints, logging, validation, typed config) under RUN_DIR/decoder, for
+the encoder of an AC run, then scores it on held-out frames against the mean training frame (PSNR)
+and writes RUN_DIR/decoder/decoder.safetensors + decoder.json (runs/decoder_files.py).
 
 The decoder needs pixels, so it trains from video shards (`data.source: video`); given a feature
 cache (tokens only), it trains from the video shards the cache's runs name as their source.
@@ -19,102 +13,26 @@ from __future__ import annotations
 
 import json
 import os
+import tarfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from craft_jepa.models.decoder import DecoderConfig, TokenDecoder, psnr, ssim
-from craft_jepa.train.losses import normalize_targets
-from craft_jepa.train.objectives.base import Objective
-
-
-class DecoderLossModule(nn.Module):
-    def __init__(self, decoder: TokenDecoder, cfg: DecoderConfig) -> None:
-        super().__init__()
-        self.decoder = decoder
-        self.cfg = cfg
-
-    def forward(self, z: Tensor, target: Tensor) -> dict[str, Tensor]:
-        """z (M, N, D) normalized latents, target (M, 3, S, S) RGB in [0, 1]."""
-        pred = self.decoder(z)
-        l1 = (pred - target).abs().mean()
-        out = {"l1": l1.detach()}
-        loss = l1
-        if self.cfg.ssim_weight > 0:
-            score = ssim(pred, target, self.cfg.ssim_window)
-            loss = loss + self.cfg.ssim_weight * (1 - score)
-            out["ssim"] = score.detach()
-        out["loss"] = loss
-        with torch.no_grad():
-            out["mean_frame"] = (target.mean(0, keepdim=True) - target).abs().mean()
-            out["psnr"] = psnr(pred.detach(), target).mean()
-        return out
-
-
-def frames_to_rgb(frames: Tensor, mean: Any, std: Any) -> Tensor:
-    """Normalized frames (..., 3, H, W) -> RGB in [0, 1]."""
-    m = torch.as_tensor(mean, dtype=frames.dtype, device=frames.device).view(3, 1, 1)
-    s = torch.as_tensor(std, dtype=frames.dtype, device=frames.device).view(3, 1, 1)
-    return (frames * s + m).clamp(0, 1)
-
-
-class DecoderObjective(Objective):
-    name = "decoder"
-    checkpoint_keys = ("decoder",)
-    loss_names = ("loss", "l1", "ssim", "mean_frame", "psnr")
-
-    def __init__(self, decoder: TokenDecoder, encoder: nn.Module, cfg: DecoderConfig, clip: Any,
-                 device: torch.device) -> None:
-        self.device = device
-        self.decoder = decoder.to(device)
-        self.encoder = encoder
-        self.cfg = cfg
-        self.clip = clip
-        self.module = DecoderLossModule(self.decoder, cfg)
-        if cfg.ssim_weight == 0:
-            self.loss_names = tuple(k for k in self.loss_names if k != "ssim")
-
-    @torch.no_grad()
-    def prepare(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
-        if "frames" not in batch:
-            raise ValueError("the decoder objective needs pixels: a video batch (data.source=video), not features")
-        frames = batch["frames"].to(self.device, non_blocking=True).float()  # (B, T, 3, H, W) normalized
-        z = normalize_targets(self.encoder(frames))  # (B, T, N, D), the predictor's targets
-        target = frames_to_rgb(frames, self.clip.mean, self.clip.std)
-        return z.flatten(0, 1), target.flatten(0, 1)
-
-    def start_messages(self) -> list[str]:
-        return [self.encoder.weights_source] if hasattr(self.encoder, "weights_source") else []
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"decoder": self.decoder.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        from craft_jepa.encoders.checkpoint import load_state_dict_strict
-
-        load_state_dict_strict(self.decoder, state["decoder"], "decoder")
-
-    def progress(self, losses: dict[str, float]) -> dict[str, float]:
-        return {"l1": losses["l1"], "mean": losses["mean_frame"], "psnr": losses["psnr"]}
-
-    def describe_validation(self, losses: dict[str, float]) -> str:
-        return (f"val pixel L1 {losses['l1']:.4f} (batch-mean-frame baseline {losses['mean_frame']:.4f}), "
-                f"PSNR {losses['psnr']:.2f} dB")
-
-
-def build_decoder_objective(cfg: Any, info: Any, run_dir: Any, urls: list[str]) -> DecoderObjective:
-    from craft_jepa.encoders import FrozenEncoder
-    from craft_jepa.train.rng import seed_everything
-
-    seed_everything(cfg.seed)
-    decoder = TokenDecoder(cfg.decoder, cfg.encoder.embed_dim, cfg.encoder.grid_size, cfg.clip.size)
-    encoder = FrozenEncoder.from_config(cfg.encoder, info.device)
-    return DecoderObjective(decoder, encoder, cfg.decoder, cfg.clip, info.device)
-
-
-# ---------------------------------------------------------------------- the driver
+from craft_jepa.configuration import config_to_dict, load_config
+from craft_jepa.data.feature_format import FEATURE_FORMAT
+from craft_jepa.data.loader import build_val_loader
+from craft_jepa.data.shards import expand_urls
+from craft_jepa.encoders import FrozenEncoder, load_state_dict_strict, normalize_targets
+from craft_jepa.models.pixel_decoder import TokenDecoder, psnr
+from craft_jepa.runs import layout
+from craft_jepa.runs.checkpoints import load_checkpoint
+from craft_jepa.runs.decoder_files import save_decoder
+from craft_jepa.train.config import RunConfig
+from craft_jepa.train.distributed import resolve_device
+from craft_jepa.train.loop import train
+from craft_jepa.train.objectives.pixel_decoder import frames_to_rgb
 
 # Settings of a decoder run that differ from the AC run whose encoder it decodes (any may be
 # overridden with `--set`): a short schedule, many clips per decoded segment.
@@ -141,18 +59,16 @@ DECODER_RUN_DEFAULTS = (
 
 
 def decoder_run_config(run_dir: str | os.PathLike[str], train_shards: str | list[str],
-                       overrides: list[str] = (), val_shards: str | list[str] | None = None):
+                       overrides: list[str] = (), val_shards: str | list[str] | None = None) -> RunConfig:
     """The RunConfig of RUN_DIR's decoder run: RUN_DIR's encoder and clip, objective=decoder."""
-    from craft_jepa.configuration import load_config
-    from craft_jepa.train.config import RunConfig
-
-    base = Path(run_dir) / "config.yaml"
+    base = layout.config_path(run_dir)
     if not base.is_file():
-        raise FileNotFoundError(f"{run_dir}: no config.yaml (a training run directory is needed)")
+        raise FileNotFoundError(f"{run_dir}: no {layout.CONFIG_FILE} (a training run directory is needed)")
+
     def as_yaml(urls: str | list[str]) -> str:  # JSON is YAML: paths with braces or commas stay intact
         return json.dumps(list(urls) if isinstance(urls, (list, tuple)) else str(urls))
 
-    fixed = ["objective=decoder", f"run_dir={json.dumps(str(Path(run_dir) / 'decoder'))}", "data.source=video",
+    fixed = ["objective=decoder", f"run_dir={json.dumps(str(Path(run_dir) / layout.DECODER_DIR))}", "data.source=video",
              f"data.train_shards={as_yaml(train_shards)}", "data.val_fraction=0.0"]
     if val_shards:
         fixed.append(f"data.val_shards={as_yaml(val_shards)}")
@@ -164,10 +80,6 @@ def decoder_run_config(run_dir: str | os.PathLike[str], train_shards: str | list
 def video_shards_for(urls: list[str]) -> list[str]:
     """Shards to learn pixels from: video shards as they are; a feature shard (craft-jepa encode)
     stands for the video shards its runs were encoded from (FeatureMeta.source), which must exist."""
-    import tarfile
-
-    from craft_jepa.data.feature_format import FEATURE_FORMAT
-
     out: list[str] = []
     for url in urls:
         sources: list[str] = []
@@ -195,10 +107,8 @@ def video_shards_for(urls: list[str]) -> list[str]:
 
 
 @torch.no_grad()
-def _frames(cfg: Any, urls: list[str], max_clips: int, seed: int) -> Tensor:
+def _frames(cfg: RunConfig, urls: list[str], max_clips: int, seed: int) -> Tensor:
     """RGB frames (M, 3, S, S) in [0, 1] of one fixed window per segment of `urls`."""
-    from craft_jepa.data.loader import build_val_loader
-
     loader = build_val_loader(cfg.clip, urls, batch_size=8, num_workers=0, max_clips=max_clips, seed=seed)
     chunks = [frames_to_rgb(b["frames"].float(), cfg.clip.mean, cfg.clip.std).flatten(0, 1) for b in loader]
     if not chunks:
@@ -207,7 +117,7 @@ def _frames(cfg: Any, urls: list[str], max_clips: int, seed: int) -> Tensor:
 
 
 @torch.no_grad()
-def score_decoder(decoder: TokenDecoder, encoder: nn.Module, cfg: Any, train_urls: list[str],
+def score_decoder(decoder: TokenDecoder, encoder: nn.Module, cfg: RunConfig, train_urls: list[str],
                   heldout_urls: list[str], max_clips: int = 64, seed: int = 0) -> dict[str, Any]:
     """Held-out PSNR of the decoder beside the mean training frame's (the mean-frame baseline)."""
     mean_frame = _frames(cfg, train_urls, max_clips, seed).mean(0)  # (3, S, S)
@@ -234,24 +144,13 @@ def train_decoder(run_dir: str | os.PathLike[str], train_shards: str | list[str]
 
     Returns the decoder.json record. `heldout_shards`: scored there (and validated on, when
     validation.every > 0); without them the score is on the training shards and says so."""
-    from craft_jepa.configuration import config_to_dict
-    from craft_jepa.data.shards import expand_urls
-    from craft_jepa.encoders import FrozenEncoder
-    from craft_jepa.models.decoder import save_decoder
-    from craft_jepa.train.checkpoint import load_checkpoint
-    from craft_jepa.train.loop import train
-
-    from craft_jepa.data.shards import expand_urls as _expand
-
-    train_shards = video_shards_for(_expand(train_shards))  # a feature cache names its video shards
-    heldout_shards = video_shards_for(_expand(heldout_shards)) if heldout_shards else None
+    train_shards = video_shards_for(expand_urls(train_shards))  # a feature cache names its video shards
+    heldout_shards = video_shards_for(expand_urls(heldout_shards)) if heldout_shards else None
     cfg = decoder_run_config(run_dir, train_shards, list(overrides), heldout_shards)
     summary = train(cfg, single_process=True)
-    state = load_checkpoint(Path(cfg.run_dir) / "checkpoints" / "latest.pt")
+    state = load_checkpoint(layout.latest_checkpoint(cfg.run_dir))
     decoder = TokenDecoder(cfg.decoder, cfg.encoder.embed_dim, cfg.encoder.grid_size, cfg.clip.size)
-    decoder.load_state_dict(state["decoder"])
-    from craft_jepa.train.distributed import resolve_device
-
+    load_state_dict_strict(decoder, state["decoder"], str(layout.latest_checkpoint(cfg.run_dir)))
     device = resolve_device(cfg.device, 0)  # scored where it trained (ViT-L/g: the GPU)
     decoder.to(device).eval()
     encoder = FrozenEncoder.from_config(cfg.encoder, device)

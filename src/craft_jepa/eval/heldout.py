@@ -20,13 +20,16 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from craft_jepa.eval.groups import feature_group
-from craft_jepa.eval.loading import LoadedRun
+from craft_jepa.configuration import require_range
+from craft_jepa.data.loader import build_val_loader
+from craft_jepa.data.shards import expand_urls
+from craft_jepa.encoders import normalize_targets
 from craft_jepa.eval.metrics import evaluate_horizons, pooled_teacher_forced
 from craft_jepa.eval.probe import ProbeConfig, inverse_dynamics_probe
 from craft_jepa.eval.sensitivity import action_sensitivity, mirrored_camera
 from craft_jepa.eval.spread import margin_check
-from craft_jepa.train.losses import normalize_targets
+from craft_jepa.runs.loading import LoadedRun
+from craft_jepa.vpt.action_groups import feature_group
 
 
 @dataclass
@@ -42,14 +45,10 @@ class EvalConfig:
     probe: ProbeConfig = field(default_factory=ProbeConfig)
 
     def __post_init__(self) -> None:
-        if self.clips < 2:
-            raise ValueError(f"EvalConfig.clips must be >= 2 (baselines shuffle across clips), got {self.clips}")
-        if self.windows_per_segment < 1:
-            raise ValueError(f"EvalConfig.windows_per_segment must be >= 1, got {self.windows_per_segment}")
-        if self.batch_size < 1:
-            raise ValueError(f"EvalConfig.batch_size must be >= 1, got {self.batch_size}")
-        if self.num_workers < 0:
-            raise ValueError(f"EvalConfig.num_workers must be >= 0, got {self.num_workers}")
+        require_range("EvalConfig.clips", self.clips, at_least=2, note=" (baselines shuffle across clips)")
+        require_range("EvalConfig.windows_per_segment", self.windows_per_segment, at_least=1)
+        require_range("EvalConfig.batch_size", self.batch_size, at_least=1)
+        require_range("EvalConfig.num_workers", self.num_workers, at_least=0)
         if not self.margin >= 1.0:
             raise ValueError(f"EvalConfig.margin must be >= 1 (a ratio to clear), got {self.margin}")
 
@@ -114,8 +113,6 @@ def encode_val_clips(run: LoadedRun, data: str | list[str], config: EvalConfig) 
     The validation loader takes one window per segment, fixed by (seed, key); with
     `windows_per_segment` W > 1 it is run W times with seeds seed, seed+1, ... so that a
     few long held-out segments still give many clips (windows may overlap; repeats are dropped)."""
-    from craft_jepa.data.loader import build_val_loader
-    from craft_jepa.data.shards import expand_urls
 
     urls = expand_urls(data)
 

@@ -15,6 +15,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from craft_jepa.hub import is_offline, parse_hub_ref
+from craft_jepa.runs.loading import load_exported
+from craft_jepa.runs.model_card import write_card
+
 IGNORED = [".*", "**/.*", "__pycache__", "**/__pycache__/**"]
 
 
@@ -23,8 +27,6 @@ class HubPushError(RuntimeError):
 
 
 def check_repo_id(repo_id: str) -> str:
-    from craft_jepa.hub import parse_hub_ref
-
     try:
         ref = parse_hub_ref(repo_id if repo_id.startswith("hf://") else f"hf://{repo_id}")
     except ValueError as err:
@@ -36,8 +38,6 @@ def check_repo_id(repo_id: str) -> str:
 
 def prepare_upload(folder: str | os.PathLike[str], repo_id: str) -> list[str]:
     """Check the export, write its card for `repo_id`; -> the relative paths that would be uploaded."""
-    from craft_jepa.train.export import load_exported
-    from craft_jepa.train.model_card import write_card
 
     repo_id = check_repo_id(repo_id)
     folder = Path(folder)
@@ -54,7 +54,6 @@ def prepare_upload(folder: str | os.PathLike[str], repo_id: str) -> list[str]:
 def push_to_hub(folder: str | os.PathLike[str], repo_id: str, *, private: bool | None = None,
                 revision: str | None = None, commit_message: str | None = None) -> tuple[str, list[str]]:
     """Upload the export folder to the model repo `repo_id`; -> (the commit's URL, files uploaded)."""
-    from craft_jepa.hub import is_offline
 
     files = prepare_upload(folder, repo_id)
     repo_id = check_repo_id(repo_id)
@@ -62,6 +61,7 @@ def push_to_hub(folder: str | os.PathLike[str], repo_id: str, *, private: bool |
         raise HubPushError(f"cannot push {folder} to {repo_id}: HF_HUB_OFFLINE is set, so nothing was uploaded. "
                            f"The folder is ready ({len(files)} files, model card README.md); unset HF_HUB_OFFLINE "
                            f"and run `hf upload {repo_id} {folder} .` or export again with --push-to-hub")
+    # huggingface_hub's API client is heavy to import; only an upload needs it.
     from huggingface_hub import HfApi
     from huggingface_hub.utils import HfHubHTTPError
 

@@ -11,14 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from craft_jepa.train import checkpoint as ckpt
-from craft_jepa.train.checkpoint import (
-    CheckpointConfig,
-    CheckpointManager,
-    atomic_torch_save,
-    load_checkpoint,
-    load_state_strict,
-)
+from craft_jepa.runs import checkpoints as ckpt
+from craft_jepa.runs.checkpoints import CheckpointConfig, CheckpointManager, atomic_torch_save, load_checkpoint
+from craft_jepa.encoders import load_state_dict_strict
 from craft_jepa.train.rng import capture_rng_state, restore_rng_state
 
 
@@ -71,7 +66,7 @@ def test_strict_loading_lists_problems():
     del state["1.bias"]
     state["extra"] = torch.zeros(1)
     with pytest.raises(RuntimeError) as err:
-        load_state_strict(model, state, "predictor")
+        load_state_dict_strict(model, state, "predictor")
     text = str(err.value)
     assert "1 missing key(s): 1.bias" in text and "1 unexpected key(s): extra" in text
     assert "0.weight (checkpoint (4, 2) vs model (3, 2))" in text

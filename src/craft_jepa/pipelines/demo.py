@@ -24,6 +24,23 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+import torch
+
+from craft_jepa.api import WorldModel
+from craft_jepa.configuration import load_config
+from craft_jepa.data.fit_scaler import FitScalerConfig, fit_action_scaler
+from craft_jepa.data.loader import build_val_loader
+from craft_jepa.data.synth import write_synth_dataset
+from craft_jepa.eval.heldout import EvalConfig
+from craft_jepa.eval.report import headline_lines, planning_table
+from craft_jepa.pipelines.demo_pictures import draw_pictures, summary_lines
+from craft_jepa.pipelines.encode_features import EncodeConfig, encode_features
+from craft_jepa.pipelines.evaluate import evaluate_run
+from craft_jepa.planning.action_space import ActionSpace
+from craft_jepa.planning.cem import CEMConfig
+from craft_jepa.planning.offline import OfflinePlanConfig
+from craft_jepa.train.config import RunConfig
+from craft_jepa.train.loop import train
 
 
 @dataclass(frozen=True)
@@ -60,7 +77,6 @@ def preset_path(name: str = "tiny-world-model.yaml") -> Path:
 
 def toy_cem():
     """The CEM settings of the demo and the bar tests (see `evaluate`)."""
-    from craft_jepa.planning.cem import CEMConfig
 
     return CEMConfig(horizon=2, samples=200, top_k=10, iterations=6)
 
@@ -74,7 +90,6 @@ SYNTH_WORKERS = 2
 
 def make_data(out: Path, seed: int, world: ToyWorld = ToyWorld()) -> tuple[list[str], list[str]]:
     """Synthetic recordings -> (train shard paths, held-out shard paths), one segment per shard."""
-    from craft_jepa.data.synth import write_synth_dataset
 
     # Two writer processes: the files do not depend on the count (data/synth.py).
     train = write_synth_dataset(str(out / "data" / "train"), seconds=(world.train_seconds,) * world.train_recordings,
@@ -86,16 +101,12 @@ def make_data(out: Path, seed: int, world: ToyWorld = ToyWorld()) -> tuple[list[
 
 
 def fit_scaler(train_shards: list[str], path: Path) -> None:
-    from craft_jepa.data.fit_scaler import FitScalerConfig, fit_action_scaler
-
     result = fit_action_scaler(FitScalerConfig(data=train_shards, layout="vpt38", fps=5.0, val_fraction=0.0))
     result.scaler.save(str(path))
 
 
 def _config(overrides: list[str], features: Path | str = "unset"):
     """The preset with `overrides`; ${VPT_FEATURES_PATH} stands for `features`."""
-    from craft_jepa.configuration import load_config
-    from craft_jepa.train.config import RunConfig
 
     return load_config(RunConfig, str(preset_path()), overrides, env={"VPT_FEATURES_PATH": str(features)})
 
@@ -104,7 +115,6 @@ def encode_cache(shards: list[str], out: Path, windows: str, seed: int = 0, over
     """The feature cache of `shards` under OUT (fp32 tokens: training then sees exactly the
     latents a video run would); -> its folder. `overrides` (`encoder.checkpoint=...`, say) must
     also be given to `train_model`."""
-    from craft_jepa.train.encode_features import EncodeConfig, encode_features
 
     cfg = _config(list(overrides), features=out)  # only its clip and encoder sections matter here
     encode_features(cfg.clip, cfg.encoder, EncodeConfig(
@@ -116,7 +126,6 @@ def encode_cache(shards: list[str], out: Path, windows: str, seed: int = 0, over
 def train_model(run_dir: Path, train_features: Path, val_features: Path, scaler: Path, seed: int,
                 extra: list[str] = ()) -> None:
     """Train the preset's predictor from the feature cache (`extra`: more `key=value` overrides)."""
-    from craft_jepa.train.loop import train
 
     overrides = [
         f"run_dir={run_dir}",
@@ -136,9 +145,6 @@ def evaluate(run_dir: Path, heldout: list[str], out: Path, seed: int, world: Toy
 
     CEM draws 200 samples for 6 iterations (V-JEPA 2-AC: 400 for 10): planning the camera alone
     searches 2 angles x 2 steps, where the smaller search scored the same (docs/world-model.md)."""
-    from craft_jepa.eval.runner import EvalConfig
-    from craft_jepa.planning.evaluate import evaluate_run
-    from craft_jepa.planning.offline import OfflinePlanConfig
 
     eval_cfg = EvalConfig(clips=world.eval_clips, windows_per_segment=world.windows_per_heldout, seed=seed,
                           progress=progress)
@@ -150,13 +156,10 @@ def evaluate(run_dir: Path, heldout: list[str], out: Path, seed: int, world: Toy
 def plan_once(run_dir: Path, val_shard: str, out: Path, seed: int) -> tuple[str, np.ndarray]:
     """Plan from frame 0 to frame 2 of one held-out clip -> (the printed comparison, the planned raw
     actions (2, A)), which the picture step draws rather than planning the same pair again."""
-    import matplotlib
+    import matplotlib  # heavy (about 0.5 s): only this picture needs it; Agg draws without a display
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from craft_jepa.api import WorldModel
-    from craft_jepa.data.loader import build_val_loader
 
     model = WorldModel.from_pretrained(run_dir)
     clip_cfg = model.run.clip
@@ -169,7 +172,6 @@ def plan_once(run_dir: Path, val_shard: str, out: Path, seed: int) -> tuple[str,
         plt.imsave(out / f"plan_{name}.png", images[name])
     # The hotbar slot and GUI flag are what the start frame shows: hold them (and only them, keys
     # stay 0) while planning the camera.
-    from craft_jepa.planning.action_space import ActionSpace
 
     space = ActionSpace.from_layout(model.run.action_layout, model.run.scaler)
     plan = model.plan(images["start"], images["goal"], horizon=2, seed=seed, samples=200, iterations=6,
@@ -181,8 +183,6 @@ def plan_once(run_dir: Path, val_shard: str, out: Path, seed: int) -> tuple[str,
 
 
 def write_summary(result: DemoResult) -> Path:
-    from craft_jepa.eval.report import headline_lines, planning_table
-
     rows = [
         "# craft-jepa demo results",
         "",
@@ -211,7 +211,6 @@ def write_summary(result: DemoResult) -> Path:
         "",
     ]
     rows += [f"- {k}: {v:.1f}" for k, v in result.timings.items()]
-    from craft_jepa.demo_pictures import summary_lines
 
     rows += ["", *summary_lines(result.out)]
     path = result.out / "README.md"
@@ -227,7 +226,6 @@ DEMO_THREADS = 2
 def run_demo(out: str | Path, seed: int = 0, steps: int | None = None, world: ToyWorld = ToyWorld(),
              threads: int = DEMO_THREADS) -> DemoResult:
     """The whole pipeline; `steps` overrides the preset's training length."""
-    import torch
 
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -276,7 +274,6 @@ def _run_demo(out: Path, seed: int, steps: int | None, world: ToyWorld) -> DemoR
     (out / "plan.txt").write_text(plan_text + "\n")
     lap("plan")
     _say("then: training the pixel decoder and drawing what the model imagines (eval/pictures/)")
-    from craft_jepa.demo_pictures import draw_pictures
 
     draw_pictures(run_dir, train_shards, heldout, out / "eval", report, seed,
                   steps=None if steps is None else max(steps, 20), planned=planned)

@@ -1,8 +1,8 @@
 """The demo's last step: train the pixel decoder of the toy world model and draw what it imagines.
 
-    craft_jepa.demo._run_demo -> draw_pictures(run_dir, train_shards, heldout, OUT/eval, report)
+    craft_jepa.pipelines.demo._run_demo -> draw_pictures(run_dir, train_shards, heldout, OUT/eval, report)
 
-1. `craft-jepa decoder train`'s own code (train/objectives/decoder.py) on the training video
+1. `craft-jepa decoder train`'s own code (pipelines/decoder_training.py) on the training video
    shards (the feature cache holds tokens, not pixels), scored on held-out frames against the
    mean training frame;
 2. strips of held-out clips (true | decoded true | teacher-forced | rollout) and counterfactual
@@ -14,9 +14,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
+import torch
+
+from craft_jepa.api import WorldModel
+from craft_jepa.data.loader import build_val_loader
+from craft_jepa.eval.pictures import pictures_markdown, plan_strip, to_uint8, write_pictures
+from craft_jepa.eval.report import write_report
+from craft_jepa.pipelines.decoder_training import train_decoder
+from craft_jepa.planning.action_space import ActionSpace
+from craft_jepa.runs.decoder_files import load_run_decoder
 
 # Decoder-run settings of the demo (tiny encoder, 64 px frames, batches of 8 clips x 4 frames).
 DEMO_DECODER_STEPS = 250
@@ -29,7 +39,6 @@ def draw_pictures(run_dir: Path, train_shards: list[str], heldout: list[str], ev
     """-> the pictures record (also report["pictures"], re-written into eval_dir/report.*).
     `steps`: decoder training steps (default DEMO_DECODER_STEPS; the shortened demo takes fewer).
     `planned`: the demo plan step's actions (2, A) for plan.png (None: planned here)."""
-    from craft_jepa.train.objectives.decoder import train_decoder
 
     n = steps or DEMO_DECODER_STEPS
     schedule = [f"schedule.total_steps={n}", f"schedule.warmup_steps={min(20, n // 10)}",
@@ -44,15 +53,6 @@ def draw_with_decoder(run_dir: Path, heldout: list[str], eval_dir: Path, report:
     """The pictures of a run that has its decoder (RUN_DIR/decoder/); `report` (the eval report, or
     None) gets them and is re-written into eval_dir. `planned`: raw actions (2, A) of the plan from
     frame 0 to frame 2 of the first held-out clip (demo.plan_once's); None: planned here, the same way."""
-    import json
-
-    import torch
-
-    from craft_jepa.api import WorldModel
-    from craft_jepa.data.loader import build_val_loader
-    from craft_jepa.eval.pictures import load_run_decoder, plan_strip, to_uint8, write_pictures
-    from craft_jepa.eval.report import write_report
-    from craft_jepa.planning.action_space import ActionSpace
 
     model = WorldModel.from_pretrained(run_dir, which="latest")
     run = model.run
@@ -80,9 +80,6 @@ def draw_with_decoder(run_dir: Path, heldout: list[str], eval_dir: Path, report:
 
 def summary_lines(out: Path) -> list[str]:
     """The demo summary's picture section (OUT/README.md), when draw_pictures ran."""
-    import json
-
-    from craft_jepa.eval.pictures import pictures_markdown
 
     path = out / "eval" / "pictures" / "pictures.json"
     if not path.is_file():

@@ -7,13 +7,13 @@ import json
 import pytest
 
 from craft_jepa.eval.overlap import TrainingDataOverlap
-from craft_jepa.eval.runner import EvalConfig
+from craft_jepa.eval.heldout import EvalConfig
 from craft_jepa.planning.action_space import ActionSpaceConfig
 from craft_jepa.planning.cem import CEMConfig
-from craft_jepa.planning.evaluate import evaluate_run
+from craft_jepa.pipelines.evaluate import evaluate_run
 from craft_jepa.planning.offline import OfflinePlanConfig
 
-from .runs import make_tiny_export
+from testkit.runs import make_tiny_export
 
 
 def _configs(seed: int = 0):
@@ -70,8 +70,8 @@ def test_same_seed_same_report(export_dir, synth_dataset, tmp_path):
 def test_repeated_windows_are_dropped_and_counted(export_dir):
     import torch
 
-    from craft_jepa.eval.loading import load_run
-    from craft_jepa.eval.runner import encode_batches
+    from craft_jepa.runs.loading import load_run
+    from craft_jepa.eval.heldout import encode_batches
 
     def batch(keys, ticks, seed):
         g = torch.Generator().manual_seed(seed)
@@ -135,7 +135,7 @@ def test_to_rgb_undoes_the_input_normalization(export_dir):
     import numpy as np
     import torch
 
-    from craft_jepa.eval.loading import load_run
+    from craft_jepa.runs.loading import load_run
 
     run = load_run(export_dir)
     size = run.clip.size

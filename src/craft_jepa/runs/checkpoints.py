@@ -22,16 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
-from craft_jepa.encoders.checkpoint import load_state_dict_strict
+from craft_jepa.configuration import require_range
+from craft_jepa.runs.layout import BEST, LATEST, step_file_name
 
 # Test hook: seconds to sleep between the temporary write and the rename, so a test can
 # SIGKILL the process in the middle of a checkpoint write.
 SLEEP_BEFORE_RENAME_ENV = "CRAFT_JEPA_TEST_CKPT_SLEEP"
 
-LATEST = "latest.pt"
-BEST = "best.pt"
 _STEP_FILE = re.compile(r"^step_(\d{8})\.pt$")
 _TMP_MARK = ".tmp-"
 
@@ -45,16 +43,9 @@ class CheckpointConfig:
     resume: bool = True  # resume from RUN_DIR/checkpoints/latest.pt when it exists
 
     def __post_init__(self) -> None:
-        if self.latest_every < 1:
-            raise ValueError(f"latest_every must be >= 1, got {self.latest_every}")
-        if self.every < 0:
-            raise ValueError(f"every must be >= 0, got {self.every}")
-        if self.keep_last < 0:
-            raise ValueError(f"keep_last must be >= 0, got {self.keep_last}")
-
-
-def step_file_name(step: int) -> str:
-    return f"step_{step:08d}.pt"
+        require_range("latest_every", self.latest_every, at_least=1)
+        require_range("every", self.every, at_least=0)
+        require_range("keep_last", self.keep_last, at_least=0)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -184,12 +175,6 @@ def load_checkpoint(path: str | os.PathLike[str], *, mmap: bool = False) -> dict
     if not isinstance(state, dict):
         raise RuntimeError(f"checkpoint {path} holds a {type(state).__name__}, not a dict")
     return state
-
-
-def load_state_strict(module: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
-    """load_state_dict that lists missing, unexpected and mis-shaped keys on any mismatch
-    (`encoders.checkpoint.StateDictMismatchError`, a RuntimeError)."""
-    load_state_dict_strict(module, state, what)
 
 
 def require_keys(state: dict[str, Any], keys: list[str], path: str | os.PathLike[str]) -> None:

@@ -17,14 +17,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from eval.runs import make_tiny_export  # noqa: E402
-from hubcache import hf_snapshot_files, write_hub_cache  # noqa: E402
-from train_helpers import tiny_config  # noqa: E402
+from testkit.runs import make_tiny_export
+from testkit.hubcache import hf_snapshot_files, write_hub_cache
+from testkit.train_configs import tiny_config
 
-from craft_jepa.cli.main import main  # noqa: E402
-from craft_jepa.train.model_card import render_card  # noqa: E402
+from craft_jepa.cli.main import main
+from craft_jepa.runs.model_card import render_card
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -73,7 +71,7 @@ def _recorded_hours(synth_dataset) -> float:
 
 
 def test_export_writes_a_model_card_with_baselines(evaluated_run, synth_dataset, tmp_path):
-    from craft_jepa.train.export import export_run
+    from craft_jepa.runs.export import export_run
 
     run, report = evaluated_run
     out = export_run(run, tmp_path / "export", "latest")
@@ -109,7 +107,7 @@ def test_export_writes_a_model_card_with_baselines(evaluated_run, synth_dataset,
 
 
 def test_card_of_an_unevaluated_export_says_so(tmp_path):
-    from craft_jepa.train.export import export_run
+    from craft_jepa.runs.export import export_run
 
     out = export_run(make_tiny_export(tmp_path / "src"), tmp_path / "export")
     card = (out / "README.md").read_text()
@@ -123,7 +121,7 @@ def test_card_of_an_unevaluated_export_says_so(tmp_path):
 
 def test_push_offline_stops_before_uploading_and_leaves_the_folder_ready(evaluated_run, offline_hub, tmp_path,
                                                                            capsys):
-    from craft_jepa.train.push import prepare_upload
+    from craft_jepa.runs.push import prepare_upload
 
     run, _ = evaluated_run
     out = tmp_path / "export"

@@ -13,8 +13,8 @@ import pytest
 import torch
 import yaml
 
-from craft_jepa.models.decoder import (DECODER_META, DECODER_WEIGHTS, DecoderConfig, TokenDecoder, load_decoder,
-                                       psnr, save_decoder, ssim)
+from craft_jepa.runs.decoder_files import DECODER_META, DECODER_WEIGHTS, load_decoder, save_decoder
+from craft_jepa.models.pixel_decoder import DecoderConfig, TokenDecoder, psnr, ssim
 
 PSNR_MARGIN_DB = 2.0  # held-out decoder PSNR - mean-frame PSNR (measured: about 4 dB after 60 steps)
 STEPS = 60
@@ -56,9 +56,9 @@ def test_decoder_shapes_and_a_strict_load(tmp_path):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, synth_dataset):
-    from craft_jepa import demo
+    from craft_jepa.pipelines import demo
     from craft_jepa.configuration import dump_config
-    from craft_jepa.train.objectives.decoder import train_decoder
+    from craft_jepa.pipelines.decoder_training import train_decoder
 
     root = tmp_path_factory.mktemp("decoder-run")
     cfg = demo._config([f"run_dir={root}", "data.train_shards=unused", "clip.size=32", "encoder.img_size=32",
@@ -89,9 +89,9 @@ def test_decoder_beats_the_mean_frame_on_held_out_recordings(trained):
 
 def test_a_decoder_run_resumes_and_refuses_another_network(trained):
     """The shared loop's resume: the decoder run continues from its latest.pt; a wider decoder is refused."""
-    from craft_jepa.train.compat import CheckpointMismatchError
+    from craft_jepa.runs.compat import CheckpointMismatchError
     from craft_jepa.train.loop import train
-    from craft_jepa.train.objectives.decoder import decoder_run_config
+    from craft_jepa.pipelines.decoder_training import decoder_run_config
 
     root, _ = trained
     train_shards = yaml.safe_load((root / "decoder" / "config.yaml").read_text())["data"]["train_shards"]
@@ -106,8 +106,8 @@ def test_a_decoder_run_resumes_and_refuses_another_network(trained):
 def test_a_feature_cache_stands_for_the_video_shards_it_was_encoded_from(tmp_path, synth_dataset):
     import shutil
 
-    from craft_jepa import demo
-    from craft_jepa.train.objectives.decoder import video_shards_for
+    from craft_jepa.pipelines import demo
+    from craft_jepa.pipelines.decoder_training import video_shards_for
 
     video = list(synth_dataset.shard_urls[:1])
     folder = demo.encode_cache(video, tmp_path / "features", "val",

@@ -1,7 +1,6 @@
-"""One call for `craft-jepa eval`: model metrics, then offline planning, then the report files.
-
-The eval stage cannot import planning (data flows eval -> planning), so the function that runs
-both lives here and the CLI stays a thin argument parser.
+"""`craft-jepa eval` composed: load the run once, refuse training data, encode held-out clips once,
+score the metrics (eval/), plan between recorded frames (planning/), draw pictures when the run
+has a decoder, write the report. The CLI stays a thin argument parser.
 """
 
 from __future__ import annotations
@@ -10,12 +9,16 @@ import os
 import time
 from pathlib import Path
 
+import torch
+
 from craft_jepa.data.shards import expand_urls
-from craft_jepa.eval.loading import load_run
-from craft_jepa.eval.overlap import check_keys, check_shards, run_training_shards
+from craft_jepa.eval.heldout import EvalConfig, encode_val_clips, evaluate_encoded
+from craft_jepa.eval.overlap import check_keys, check_shards
+from craft_jepa.eval.pictures import write_pictures
 from craft_jepa.eval.report import write_report
-from craft_jepa.eval.runner import EvalConfig, encode_val_clips, evaluate_encoded
 from craft_jepa.planning.offline import OfflinePlanConfig, evaluate_planning
+from craft_jepa.runs.decoder_files import load_run_decoder
+from craft_jepa.runs.loading import load_run, run_training_shards
 
 
 def evaluate_run(run_or_export_dir: str | os.PathLike[str], data: str | list[str],
@@ -27,16 +30,14 @@ def evaluate_run(run_or_export_dir: str | os.PathLike[str], data: str | list[str
 
     Data that overlaps the run's training shards or segments is refused
     (`eval.overlap.TrainingDataOverlap`) unless `allow_train_data`."""
-    from craft_jepa.hub import local_path
-
     start = time.perf_counter()
-    # A Hub reference is resolved once, so the overlap check reads the export's own folder.
-    run_or_export_dir = local_path(run_or_export_dir, "world model")
     run = load_run(run_or_export_dir, device, which, encoder_checkpoint)
+    # run.source is the local folder (a Hub reference resolved once, in load_run), so the overlap
+    # check reads the export's own record of its training data.
     urls = expand_urls(data)
-    train = None if allow_train_data else run_training_shards(run_or_export_dir)
+    train = None if allow_train_data else run_training_shards(run.source)
     if train is not None:
-        check_shards(run_or_export_dir, train, urls)  # shared shards: refused before encoding
+        check_shards(run.source, train, urls)  # shared shards: refused before encoding
     clips = encode_val_clips(run, urls, eval_config)
     if train is not None:
         check_keys(train, clips.keys)  # the same recordings packed into other shards
@@ -53,7 +54,6 @@ def evaluate_run(run_or_export_dir: str | os.PathLike[str], data: str | list[str
         start = time.perf_counter()
         report["planning"] = evaluate_planning(run, clips, plan_config, eval_config.progress)
         report["timings"]["planning_s"] = time.perf_counter() - start
-    from craft_jepa.eval.pictures import load_run_decoder, write_pictures
 
     decoder = load_run_decoder(run)  # RUN_DIR/decoder/ or EXPORT_DIR/decoder.*: `craft-jepa decoder train`
     if decoder is not None:
@@ -66,7 +66,6 @@ def evaluate_run(run_or_export_dir: str | os.PathLike[str], data: str | list[str
 
 def _plan_example(planning: dict | None, clips) -> dict | None:
     """plan_strip's arguments for the planning report's example pair (None without planning)."""
-    import torch
 
     if not planning or "example" not in planning:
         return None

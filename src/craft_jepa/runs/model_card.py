@@ -10,7 +10,7 @@ Written by every export (and again before a push, so pictures added later are sh
   `craft-jepa eval` report, or `--report`): every number beside its baselines, ratios with
   their 95 % intervals; "not evaluated" when there is no report;
 - pictures of predicted futures (rollout.png, counterfactual.png, plan.png: the pixel decoder's,
-  which export copies beside the decoder, models/decoder.py) when the folder holds them;
+  which export copies beside the decoder, runs/decoder_files.py) when the folder holds them;
 - how to load it.
 
 This module reads report.json as plain JSON (the eval stage sits below train/ and is not
@@ -24,6 +24,11 @@ import math
 import os
 from pathlib import Path
 from typing import Any
+
+import yaml
+
+from craft_jepa.data.config import DataConfig, resolve_shards
+from craft_jepa.hub import repo_id_of
 
 CARD_FILE = "README.md"
 REPORT_DIR = "eval"  # EXPORT_DIR/eval/report.json (+ report.md, plots)
@@ -83,7 +88,6 @@ def shard_hours(shards: list[str]) -> float | None:
 
 def training_summary(run_dir: str | os.PathLike[str], step: int | None) -> dict[str, Any]:
     """What the run trained on, from RUN_DIR/config.yaml; fields that cannot be found are None."""
-    import yaml
 
     summary: dict[str, Any] = {"steps": step, "source": None, "train_shards": None, "val_shards": None,
                                "hours": None, "shard_spec": None, "batch_size": None, "seed": None}
@@ -96,8 +100,6 @@ def training_summary(run_dir: str | os.PathLike[str], step: int | None) -> dict[
     summary.update(source=data.get("source", "video"), shard_spec=data.get("train_shards"),
                    batch_size=data.get("batch_size"), seed=config.get("seed"))
     try:
-        from craft_jepa.train.data import DataConfig, resolve_shards
-
         cfg = DataConfig(**{k: data[k] for k in ("train_shards", "val_shards", "val_fraction") if k in data})
         train, val = resolve_shards(cfg)
     except (ValueError, TypeError, OSError):
@@ -248,7 +250,6 @@ def _usage_lines(repo_id: str | None, meta: dict, decoder: bool = False) -> list
 
 def render_card(folder: str | os.PathLike[str], repo_id: str | None = None) -> str:
     """README.md text for the export in `folder` (craft_jepa.json, eval/report.json, pictures)."""
-    from craft_jepa.hub import repo_id_of
 
     folder = Path(folder)
     meta = json.loads((folder / "craft_jepa.json").read_text())

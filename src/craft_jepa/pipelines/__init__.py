@@ -1,0 +1,9 @@
+"""Compositions at the top: each drives the parts below (data, encoders, train, eval, planning)
+for one product step. Nothing below imports them.
+
+    evaluate.py          `craft-jepa eval`: held-out metrics, offline planning, pictures, report
+    decoder_training.py  `craft-jepa decoder train`: the decoder objective on the shared loop, scored
+    encode_features.py   `craft-jepa encode`: the feature cache (frozen-encoder tokens in shards)
+    demo.py              `craft-jepa demo`: the whole pipeline at toy size
+    demo_pictures.py     the demo's decoder and pictures step
+"""
