@@ -9,6 +9,7 @@ one frame more than the jsonl has lines) packed 2 per shard into 2 WebDataset sh
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -27,3 +28,23 @@ def synth_dataset(tmp_path_factory: pytest.TempPathFactory):
 
     root = str(tmp_path_factory.mktemp("synth_vpt"))
     return write_synth_dataset(root, seconds=(8.0, 10.0, 9.0, 11.0), seed=1234, per_shard=2)
+
+
+# Hub tests run offline against a Hugging Face cache that the test lays out (testkit/hubcache.py).
+# `offline_hub` points huggingface_hub at an empty cache under tmp_path and turns offline mode on,
+# both through the environment (for subprocesses, which read HF_HOME / HF_HUB_OFFLINE at import)
+# and through `huggingface_hub.constants` (which this process read at its import).
+@pytest.fixture
+def offline_hub(tmp_path, monkeypatch) -> Path:
+    from huggingface_hub import constants
+
+    home = tmp_path / "hf-home"
+    cache = home / "hub"
+    cache.mkdir(parents=True)
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return cache

@@ -2,6 +2,7 @@
 
     config.py          `data:` of a run config (DataConfig) and resolve_shards
     shards.py          shard specs -> URL lists; the train/val split
+    shard_survey.py    what shards hold (segments, lengths), checked before a recipe spends work on them
     shard_split.py     which shard each training consumer (rank x worker) reads next
     video.py           frame-accurate sparse H.264 decoding (PyAV)
     video_augment.py   random resized crops of whole clips (pre-training)
