@@ -4,7 +4,6 @@ missing segments, Ctrl-C, verify, subsets, dry run. The server is tests/data/fau
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +16,7 @@ from craft_jepa.data.http_fetch import HttpConfig
 from craft_jepa.data.vpt_index import Selection, candidate_order, load_index, parse_index
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fault_server import FaultServer  # noqa: E402
+from fault_server import FaultServer
 
 # Short timeouts and no backoff sleeps keep the faults cheap; reads wait 0.5 s at most.
 FAST_HTTP = HttpConfig(retries=3, backoff=0.0, connect_timeout=2.0, read_timeout=0.5, chunk_bytes=8192)

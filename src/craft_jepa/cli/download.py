@@ -61,11 +61,14 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"craft-jepa download: {err}")
         return 2
-    if args.dry_run:
-        print(dry_run(args.index, config).summary())
-        return 0
     try:
+        if args.dry_run:
+            print(dry_run(args.index, config).summary())
+            return 0
         report = download(args.index, config)
+    except ValueError as err:  # a bad index file or an unknown --versions entry, named in the message
+        print(f"craft-jepa download: {err}")
+        return 2
     except KeyboardInterrupt as err:
         print(f"\n{err}\nrerun the same command to fetch the rest ({os.path.join(args.out, REPORT_NAME)})")
         return 130

@@ -103,7 +103,8 @@ def dry_run(index_source: str, config: DownloadConfig, sample_jsonls: int = 3) -
                     report.failed[segment.stem] = value
                 if sampled_bytes:
                     report.lines_per_jsonl_byte = sampled_lines / sampled_bytes
-                    report.hours_estimate = report.jsonl_bytes * report.lines_per_jsonl_byte / TICKS_PER_SECOND / 3600
+                    lines = report.jsonl_bytes * report.lines_per_jsonl_byte
+                    report.hours_estimate = lines / TICKS_PER_SECOND / 3600
             else:
                 continue
             break  # the hours target is reached

@@ -86,7 +86,7 @@ def parse_index(data: object, source: str) -> VptIndex:
         where = f"{source}: relpaths[{number}]"
         if not isinstance(relpath, str) or not relpath.strip():
             raise ValueError(f"{where}: expected a path string, got {relpath!r}")
-        base = relpath[: -len(".mp4")] if relpath.endswith(".mp4") else relpath
+        base = relpath.removesuffix(".mp4")
         normal = posixpath.normpath(base)
         # The path becomes a local path under RAW_DIR: nothing may point outside it.
         if base.startswith("/") or normal.startswith("..") or normal != base or "\\" in base:
