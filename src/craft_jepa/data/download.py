@@ -65,9 +65,10 @@ class DownloadReport:
 
     def summary(self) -> str:
         state = "interrupted: " if self.interrupted else ""
-        lines = [f"{state}{len(self.done)} of {self.selected} segment(s) done ({self.hours:.2f} h, "
-                 f"{self.bytes / 1e9:.3f} GB; {self.fetched_bytes / 1e9:.3f} GB fetched by this run), "
-                 f"{len(self.missing)} missing on the server, {len(self.failed)} failed"]
+        size, fetched = tqdm.format_sizeof(self.bytes, "B"), tqdm.format_sizeof(self.fetched_bytes, "B")
+        lines = [f"{state}{len(self.done)} of {self.selected} segment(s) done ({self.hours:.4g} h, {size}; "
+                 f"{fetched} fetched by this run), {len(self.missing)} missing on the server, "
+                 f"{len(self.failed)} failed"]
         for stem, reason in list(self.failed.items())[:5]:
             lines.append(f"  failed {stem}: {reason}")
         return "\n".join(lines)
@@ -101,8 +102,10 @@ class _Downloader:
         self.seconds: dict[str, float] = {}
         self.outcomes: dict[str, _Outcome] = {}
         self.rank: dict[str, int] = {}  # stem -> position among the candidates
+        self.planned = ""  # " of N" for the progress bar, when the count is known up front
         self.fetched = 0
-        self.bar = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, desc="download",
+        self.done_count = 0
+        self.bar = tqdm(total=0, unit="B", unit_scale=True, desc="download",
                         disable=not config.progress, dynamic_ncols=True)
 
     def local(self, segment: Segment, suffix: str) -> str:
@@ -173,8 +176,9 @@ class _Downloader:
         # Recorded as each segment ends (in the worker), so Ctrl-C loses no finished segment.
         with self.lock:
             self.outcomes[segment.stem] = outcome
-            done = sum(1 for o in self.outcomes.values() if o.status == "done")
-            self.bar.set_postfix_str(f"{done}/{len(self.outcomes)} segments", refresh=False)
+            self.done_count += outcome.status == "done"
+            self.bar.set_postfix_str(f"{self.done_count} done, {len(self.outcomes)}{self.planned} segments",
+                                     refresh=False)
 
     def done_seconds(self) -> float:
         with self.lock:
@@ -237,6 +241,7 @@ def download(index_source: str, config: DownloadConfig) -> DownloadReport:
     runner = _Downloader(load_index(index_source, make_session(config.http, 1)), config, stop)
     candidates = candidate_order(runner.index, config.selection)
     runner.rank = {segment.stem: i for i, segment in enumerate(candidates)}
+    runner.planned = f" of {len(candidates)}" if config.selection.hours is None else ""
     interrupted = True
     pool = ThreadPoolExecutor(config.workers, thread_name_prefix="download")
     try:

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import requests
+from tqdm import tqdm
 
 from craft_jepa.data.download import DownloadConfig
 from craft_jepa.data.http_fetch import HttpStatusError, make_session, remote_size
@@ -37,11 +38,15 @@ class DryRunReport:
 
     def summary(self) -> str:
         hours = ("hours unknown (no jsonl could be sampled)" if self.hours_estimate is None else
-                 f"about {self.hours_estimate:.2f} h (jsonl bytes x lines per byte of {self.sampled_jsonls} "
+                 f"about {self.hours_estimate:.4g} h (jsonl bytes x lines per byte of {self.sampled_jsonls} "
                  f"sampled jsonl file(s), 20 lines/s)")
+        def size(n: int) -> str:
+            return tqdm.format_sizeof(n, "B")
+
         return (f"dry run: {self.selected} segment(s) selected, {self.present} present, {len(self.missing)} "
-                f"missing, {len(self.failed)} failed to size; {(self.mp4_bytes + self.jsonl_bytes) / 1e9:.3f} GB "
-                f"(mp4 {self.mp4_bytes / 1e9:.3f} GB, jsonl {self.jsonl_bytes / 1e9:.3f} GB); {hours}")
+                f"missing, {len(self.failed)} failed to size; {size(self.mp4_bytes + self.jsonl_bytes)} "
+                f"({self.mp4_bytes + self.jsonl_bytes} bytes: mp4 {size(self.mp4_bytes)}, jsonl "
+                f"{size(self.jsonl_bytes)}); {hours}")
 
 
 def _sizes(session: requests.Session, index: VptIndex, config: DownloadConfig,

@@ -5,8 +5,9 @@ announced, so an interrupted download never leaves a file that looks complete. A
 the `.part` file with an HTTP Range request (a server that ignores Range answers 200 and the
 file restarts from byte 0). Request-level failures (5xx, 429, connection errors, timeouts before
 the headers) are retried by urllib3's Retry with exponential backoff; a body cut short (a reset,
-a read timeout, fewer bytes than Content-Length) is resumed from the bytes already written,
-with the same Retry object counting attempts and sizing the backoff.
+a read timeout, fewer bytes than Content-Length) is resumed from the bytes already written;
+attempts that brought no byte count against a Retry object of the same settings, which also
+sizes the backoff between them.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 @dataclass(frozen=True)
 class HttpConfig:
     retries: int = 8  # per request, and per file for bodies cut short without progress
-    backoff: float = 1.0  # seconds before the 2nd retry; doubles with each further one
+    # urllib3's backoff_factor: the first retry is immediate, the n-th waits backoff * 2**(n-1) s
+    # (2, 4, 8, ... with 1.0), at most 120 s; a Retry-After header is honoured.
+    backoff: float = 1.0
     connect_timeout: float = 15.0
     read_timeout: float = 60.0  # longest wait for the next byte
     chunk_bytes: int = 1 << 20
