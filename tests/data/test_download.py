@@ -251,3 +251,8 @@ def test_dry_run_sizes_without_writing(recordings, tmp_path):
         assert report.hours_estimate == pytest.approx(lines / 20 / 3600)
         limited = dry_run(index, replace(_config(out), selection=Selection(limit=2)))
         assert limited.selected == 2
+        # --hours: sized up to the first segment whose estimate reaches the hours (one second here).
+        order = candidate_order(load_index(index), Selection())
+        first_present = next(i for i, s in enumerate(order) if s.stem != r.stems[4])
+        one_second = dry_run(index, replace(_config(out), selection=Selection(hours=1 / 3600)))
+        assert one_second.selected == first_present + 1 and one_second.present == 1

@@ -74,6 +74,11 @@ def _count_lines(session: requests.Session, url: str, config: DownloadConfig) ->
     return sum(1 for line in body.splitlines() if line.strip()), len(body)
 
 
+def _reached(report: DryRunReport, target_seconds: float | None) -> bool:
+    return (target_seconds is not None and report.hours_estimate is not None
+            and report.hours_estimate * 3600 >= target_seconds)
+
+
 def dry_run(index_source: str, config: DownloadConfig, sample_jsonls: int = 3) -> DryRunReport:
     session = make_session(config.http, config.workers)
     index = load_index(index_source, session)
@@ -84,33 +89,30 @@ def dry_run(index_source: str, config: DownloadConfig, sample_jsonls: int = 3) -
     sampled_lines = sampled_bytes = 0
     position = 0
     with ThreadPoolExecutor(config.workers, thread_name_prefix="dry-run") as pool:
-        while position < len(candidates):
+        while position < len(candidates) and not _reached(report, target):
             window = candidates[position: position + step]
             results = list(pool.map(lambda s: _sizes(session, index, config, s), window))
             for segment, (status, value) in zip(window, results):
-                if status == "ok" and report.sampled_jsonls < sample_jsonls:
+                if _reached(report, target):
+                    break
+                position += 1
+                report.selected += 1
+                if status == "missing":
+                    report.missing[segment.stem] = value
+                    continue
+                if status == "failed":
+                    report.failed[segment.stem] = value
+                    continue
+                report.present += 1
+                report.mp4_bytes += value[0]
+                report.jsonl_bytes += value[1]
+                if report.sampled_jsonls < sample_jsonls:
                     counted = _count_lines(session, index.url(segment, ".jsonl"), config)
                     if counted is not None:
                         sampled_lines, sampled_bytes = sampled_lines + counted[0], sampled_bytes + counted[1]
                         report.sampled_jsonls += 1
-                if target is not None and report.hours_estimate is not None \
-                        and report.hours_estimate * 3600 >= target:
-                    break
-                position += 1
-                report.selected += 1
-                if status == "ok":
-                    report.present += 1
-                    report.mp4_bytes += value[0]
-                    report.jsonl_bytes += value[1]
-                elif status == "missing":
-                    report.missing[segment.stem] = value
-                else:
-                    report.failed[segment.stem] = value
                 if sampled_bytes:
                     report.lines_per_jsonl_byte = sampled_lines / sampled_bytes
                     lines = report.jsonl_bytes * report.lines_per_jsonl_byte
                     report.hours_estimate = lines / TICKS_PER_SECOND / 3600
-            else:
-                continue
-            break  # the hours target is reached
     return report
