@@ -149,6 +149,13 @@ def test_server_without_range_support_restarts_the_file(recordings, tmp_path):
         size = len(server.files[path])
         assert server.served[path] == size + size // 2  # the half was sent again: no Range support
         assert (tmp_path / "raw" / (r.bases[0] + ".mp4")).read_bytes() == server.files[path]
+        # Always dropped at the same byte, restarting from 0 is no progress: it gives up, not loops.
+        stuck = "/vpt/" + r.bases[1] + ".mp4"
+        server.faults[stuck] = ["drop"] * 20
+        index = _one_index(r, tmp_path, server.url, r.relpaths[:2])
+        report = download(index, _config(tmp_path / "raw"))
+        assert report.done == [r.stems[0]] and "gave up after 3 retries" in report.failed[r.stems[1]]
+        assert server.gets[stuck] == 1 + FAST_HTTP.retries + 1  # one that progressed, then the retries
 
 
 def test_persistent_errors_fail_one_segment_only(recordings, tmp_path):

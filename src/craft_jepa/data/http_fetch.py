@@ -72,6 +72,8 @@ class FetchResult:
 
 def make_session(config: HttpConfig, connections: int) -> requests.Session:
     session = requests.Session()
+    # The bytes as stored: sizes and Range offsets then count the same bytes that are written.
+    session.headers["Accept-Encoding"] = "identity"
     adapter = HTTPAdapter(max_retries=config.retry(), pool_connections=connections, pool_maxsize=connections)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -111,6 +113,7 @@ def fetch_file(session: requests.Session, url: str, dest: str, config: HttpConfi
     part = dest + ".part"
     retry = config.retry()
     fetched = 0  # bytes received by this call, over all attempts
+    high_water = os.path.getsize(part) if os.path.isfile(part) else 0  # longest .part so far
 
     def count(n: int) -> None:
         nonlocal fetched
@@ -124,7 +127,9 @@ def fetch_file(session: requests.Session, url: str, dest: str, config: HttpConfi
         if size is not None and offset > size:  # not a prefix of this file: start again
             os.remove(part)
             offset = 0
-        before = fetched
+        if size is not None and offset == size:  # complete, but not renamed before a stop
+            os.replace(part, dest)
+            return FetchResult("done", size, fetched)
         outcome: int | None | Exception
         try:
             outcome = _fetch_once(session, url, part, offset, config, count, stop)
@@ -137,8 +142,10 @@ def fetch_file(session: requests.Session, url: str, dest: str, config: HttpConfi
             return FetchResult("done", outcome, fetched)
         if isinstance(outcome, int) and os.path.getsize(part) > outcome:
             os.remove(part)  # longer than the file: not a prefix of it
-        # A body cut short: resume. Attempts that brought no byte count against the retries.
-        if fetched == before:
+        # A body cut short: resume. Attempts that did not lengthen the .part file count against
+        # the retries (a server ignoring Range that always drops at the same byte gives up).
+        grown = os.path.getsize(part) if os.path.isfile(part) else 0
+        if grown <= high_water:
             error = outcome if isinstance(outcome, Exception) else requests.ConnectionError("short body")
             try:
                 retry = retry.increment(method="GET", url=url, error=error)
@@ -146,6 +153,7 @@ def fetch_file(session: requests.Session, url: str, dest: str, config: HttpConfi
                 raise HttpStatusError(f"GET {url}: gave up after {config.retries} retries "
                                       f"({type(error).__name__}: {error})") from None
             retry.sleep()
+        high_water = max(high_water, grown)
 
 
 def _fetch_once(session: requests.Session, url: str, part: str, offset: int, config: HttpConfig,
@@ -166,7 +174,7 @@ def _fetch_once(session: requests.Session, url: str, part: str, offset: int, con
         with open(part, "ab" if offset else "wb") as f:
             # read1 hands over whatever arrived: a connection cut mid-chunk loses no received
             # byte (iter_content's fixed-size reads drop the partial chunk with the error).
-            while chunk := response.raw.read1(config.chunk_bytes, decode_content=True):
+            while chunk := response.raw.read1(config.chunk_bytes, decode_content=False):
                 f.write(chunk)  # kept even when stopping: the rerun resumes after it
                 on_bytes(len(chunk))
                 if stop is not None and stop.is_set():
