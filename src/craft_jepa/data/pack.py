@@ -27,6 +27,9 @@ import webdataset as wds
 
 TICKS_PER_SECOND = 20  # VPT jsonl lines per second of recording
 MAX_COUNT_MISMATCH = 2  # VPT mp4s carry one (sometimes two) frames more than jsonl lines
+# Tar member mtime: fixed, so packing the same pairs gives the same bytes (`download --pack`
+# equals `download` + `pack`); webdataset's default is the time of writing.
+SHARD_MTIME = 0.0
 
 
 @dataclass
@@ -153,7 +156,7 @@ def pack(raw_dir: str, out_dir: str, *, shard_size: int = 10**9, index_json: str
     os.makedirs(out_dir, exist_ok=True)
     report = PackReport(seed=seed)
     with wds.ShardWriter(os.path.join(out_dir, pattern), maxsize=shard_size, maxcount=max_per_shard,
-                         verbose=int(verbose)) as sink:
+                         verbose=int(verbose), mtime=SHARD_MTIME) as sink:
         for pair in pairs:
             reason = validate_pair(pair)
             if reason is not None:
