@@ -12,7 +12,7 @@ from craft_jepa.cli.main import main
 from craft_jepa.data.pack import SHARD_MTIME
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
-from fault_server import FaultServer
+from testkit.fault_server import FaultServer
 
 
 def _serve(synth_dataset, tmp_path: Path, missing: str | None = None):

@@ -16,7 +16,7 @@ from craft_jepa.data.http_fetch import HttpConfig
 from craft_jepa.data.vpt_index import Selection, candidate_order, load_index, parse_index
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fault_server import FaultServer
+from testkit.fault_server import FaultServer
 
 # Short timeouts and no backoff sleeps keep the faults cheap; reads wait 0.5 s at most.
 FAST_HTTP = HttpConfig(retries=3, backoff=0.0, connect_timeout=2.0, read_timeout=0.5, chunk_bytes=8192)

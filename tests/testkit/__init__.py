@@ -6,4 +6,5 @@
     predictors.py     tiny AC predictors and batches
     meta_golden.py    Meta's golden encoder / predictor numbers (tests/fixtures/meta-golden)
     hubcache.py       a Hugging Face cache laid out as huggingface_hub writes it (offline Hub tests)
+    fault_server.py   an HTTP server on 127.0.0.1 with injected faults (download tests)
 """

@@ -14,6 +14,10 @@
     sources.py         the loader of `data.source` (video | features), training and validation
     fit_scaler.py      fit the ActionScaler from the jsonl members of shards
     pack.py            raw recordings -> checked WebDataset shards
+    vpt_index.py       OpenAI's VPT index files (both relpath forms) and seeded per-version subsets
+    http_fetch.py      one resumable, retried HTTP download (.part, Range, atomic rename)
+    download.py        `craft-jepa download`: an index's recordings into RAW_DIR, bounded workers, report
+    download_dry_run.py  sizes (bytes, hours) of a download selection, before anything is written
     render.py          a tiny procedural Minecraft-like renderer (numpy)
     synth.py           synthetic VPT-format recordings from the renderer
 """
