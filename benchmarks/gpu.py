@@ -43,22 +43,33 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from gpu_plan import plan_rows
+from gpu_tools import (
+    Row,
+    bf16_peak,
+    count_flops,
+    free_memory,
+    is_out_of_memory,
+    largest_batch,
+    markdown_table,
+    median,
+    peak_gib,
+    pick_device,
+    predictor_on,
+    reset_peak,
+    time_calls,
+)
 
 from craft_jepa.configuration import load_config
 from craft_jepa.data.loader import frame_norm, normalize_frames
 from craft_jepa.demo import preset_path
 from craft_jepa.encoders import FrozenEncoder
-from craft_jepa.models import ACPredictor
 from craft_jepa.planning.cem import CEMConfig
 from craft_jepa.train.config import RunConfig
 from craft_jepa.train.distributed import DistInfo
 from craft_jepa.train.encode_features import EncodeConfig
 from craft_jepa.train.objectives.vjepa import build_vjepa_objective
 from craft_jepa.train.step import StepRunner, autocast_dtype
-from gpu_plan import plan_rows
-from gpu_tools import (Row, bf16_peak, count_flops, free_memory, is_out_of_memory, largest_batch, markdown_table,
-                       median, peak_gib, pick_device, reset_peak, time_calls)
-
 
 
 @dataclass(frozen=True)
@@ -111,7 +122,7 @@ def random_ac_batch(cfg: RunConfig, batch: int, device: torch.device) -> dict[st
 
 def ac_runner(cfg: RunConfig, encoder: FrozenEncoder, device: torch.device) -> StepRunner:
     """The training loop's StepRunner for an AC preset (random predictor, no action scaler)."""
-    predictor = ACPredictor(cfg.predictor)
+    predictor = predictor_on(cfg.predictor, device)
     return StepRunner(predictor, encoder, None, cfg.loss, cfg.optim, cfg.schedule, DistInfo(device=device),
                       precision=cfg.precision, pixel_norm=(cfg.clip.mean, cfg.clip.std))
 
@@ -136,7 +147,9 @@ def measure(call, settings: Settings, warmup: int | None = None, repeats: int | 
         seconds = median(time_calls(call, device, max(0, warmup - 1), repeats))
         peak = peak_gib(device)
         flops = count_flops(count or call, device) * count_times
-    except torch.OutOfMemoryError:
+    except (torch.OutOfMemoryError, RuntimeError) as err:
+        if not is_out_of_memory(err):
+            raise
         free_memory(device)
         return Measured(None, peak_gib(device), 0)
     return Measured(seconds, peak, flops)
@@ -171,15 +184,16 @@ def ac_rows(shape: str, preset: str, settings: Settings) -> list[Row]:
 
     preset_ckpt = cfg.predictor.activation_checkpointing
     results: dict[bool, tuple[Measured, Measured]] = {}
-    for ckpt in (preset_ckpt, not preset_ckpt):
+    runner = None
+    for ckpt in (not preset_ckpt, preset_ckpt):  # the preset's last: its runner goes on to the batch search
+        del runner  # one predictor and its optimizer state on the device at a time
+        free_memory(device)
         variant_cfg = load_preset(preset, settings, (f"predictor.activation_checkpointing={ckpt}",))
         runner = ac_runner(variant_cfg, encoder, device)
         results[ckpt] = (measure(step_call(runner, batch), settings, count=step_call(runner, one_clip),
                                  count_times=batch_size),
                          measure(step_call(runner, features), settings, count=step_call(runner, one_clip_features),
                                  count_times=batch_size))
-        del runner
-        free_memory(device)
     model_flops = {name: results[False][i].flops for i, name in enumerate(("pixels", "features"))}
 
     rows = []
@@ -203,14 +217,13 @@ def ac_rows(shape: str, preset: str, settings: Settings) -> list[Row]:
     rows.append(Row("encoder", shape, f"{per_forward} frames/forward", None, enc.seconds, enc.peak_gib, enc.flops / 1e12,
                     f"{clips / enc.seconds:.4g} clips/s of {cfg.clip.frames} frames" if enc.seconds else "out of memory",
                     {"clips_per_s": clips / enc.seconds if enc.seconds else None, "frames_per_forward": per_forward}))
-    rows.append(batch_search_row(shape, cfg, encoder, settings))
+    rows.append(batch_search_row(shape, cfg, runner, settings))
     return rows
 
 
-def batch_search_row(shape: str, cfg: RunConfig, encoder: FrozenEncoder, settings: Settings) -> Row:
+def batch_search_row(shape: str, cfg: RunConfig, runner: StepRunner, settings: Settings) -> Row:
     """Largest AC batch (pixels in, the preset's checkpointing) for which one step runs."""
     device = settings.device
-    runner = ac_runner(cfg, encoder, device)
     start = cfg.data.batch_size
     cap = settings.max_batch or start * (128 if device.type == "cuda" else 2)
 
@@ -219,7 +232,7 @@ def batch_search_row(shape: str, cfg: RunConfig, encoder: FrozenEncoder, setting
         try:
             runner.train_step([random_ac_batch(cfg, batch_size, device)], 0)
             return True
-        except Exception as err:  # noqa: BLE001 - only out-of-memory means "does not fit"
+        except (torch.OutOfMemoryError, RuntimeError) as err:  # only out-of-memory means "does not fit"
             if not is_out_of_memory(err):
                 raise
             return False
@@ -228,13 +241,9 @@ def batch_search_row(shape: str, cfg: RunConfig, encoder: FrozenEncoder, setting
 
     search = largest_batch(fits, start, cap, settings.max_probes)
     ckpt = "ckpt" if cfg.predictor.activation_checkpointing else "no ckpt"
-    if search.first_failing is None:
-        why = "no CUDA out-of-memory signal on the CPU" if device.type == "cpu" else "nothing failed"
-        note = f"cap {cap} reached ({why})"
-    else:
-        note = f"{search.first_failing} fails" + ("" if search.exact else f" (probe budget {settings.max_probes} spent)")
-    del runner
-    free_memory(device)
+    note = search.describe() + ("" if search.exact else f" (all {settings.max_probes} probes spent)")
+    if device.type == "cpu":
+        note += " (a CPU gives no out-of-memory signal: the search stops at the cap)"
     return Row("max_batch", shape, f"{ckpt}, pixels in", search.largest, None, None, None, note,
                {"largest": search.largest, "first_failing": search.first_failing, "exact": search.exact, "cap": cap,
                 "probes": search.probes})
@@ -279,8 +288,6 @@ def pretrain_row(shape: str, preset: str, settings: Settings) -> Row:
     with checkpointing_off(objective):
         model_flops = count_flops(one_clip, device) * batch_size
     ckpt = "ckpt" if cfg.vjepa.activation_checkpointing else "no ckpt"
-    del runner, objective
-    free_memory(device)
     return Row("pretrain_step", shape, f"{ckpt}, {frames}f {size}px", batch_size, full.seconds, full.peak_gib,
                model_flops / 1e12, "out of memory" if full.seconds is None else f"{cfg.encoder.name}, masks as preset",
                {"executed_tflop": full.flops / 1e12, "activation_checkpointing": cfg.vjepa.activation_checkpointing})
@@ -292,9 +299,11 @@ def run(settings: Settings, size: Size, log) -> list[Row]:
     for shape, preset in size.ac.items():
         t0 = time.perf_counter()
         rows += ac_rows(shape, preset, settings)
+        free_memory(settings.device)
         log(f"AC steps, encoder and batch search at {shape}: {time.perf_counter() - t0:.0f} s")
     t0 = time.perf_counter()
     rows.append(pretrain_row(pre_shape, pre_preset, settings))
+    free_memory(settings.device)
     log(f"pre-training step at {pre_shape}: {time.perf_counter() - t0:.0f} s")
     for shape, preset in size.ac.items():
         t0 = time.perf_counter()
@@ -344,8 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     rows = run(settings, SIZES[size], lambda message: print(f"[gpu.py] {message}", file=sys.stderr, flush=True))
     total = time.perf_counter() - started
-    header = [f"device: {device} = {name}; torch {torch.__version__}; shapes: {size}; "
-              f"{'quick' if args.quick else 'full'} run in {total:.0f} s", f"peak: {peak_note}"]
+    header = [(f"device: {device} = {name}; torch {torch.__version__}; shapes: {size}; "
+               f"{'quick' if args.quick else 'full'} run in {total:.0f} s"), f"peak: {peak_note}"]
     print("\n".join(header) + "\n\n" + markdown_table(rows))
     if args.out:
         report = {"device": str(device), "device_name": name, "peak_bf16_tflops": peak, "peak_note": peak_note,

@@ -6,6 +6,16 @@ from __future__ import annotations
 from dataclasses import replace
 
 import torch
+from gpu_tools import (
+    Row,
+    count_flops,
+    free_memory,
+    is_out_of_memory,
+    peak_gib,
+    predictor_on,
+    reset_peak,
+)
+from plan import time_plan
 
 from craft_jepa.models import ACPredictor
 from craft_jepa.planning.action_space import ActionSpace
@@ -14,8 +24,6 @@ from craft_jepa.planning.objectives import rollout_energy
 from craft_jepa.train.config import RunConfig
 from craft_jepa.vpt.layouts import get_action_layout
 from craft_jepa.vpt.scaler import ActionScaler
-from gpu_tools import Row, count_flops, free_memory, peak_gib, reset_peak
-from plan import time_plan
 
 MODES = {True: "kv cache", False: "recompute"}
 
@@ -39,7 +47,7 @@ def plan_rows(shape: str, cfg: RunConfig, device: torch.device, cem_base: CEMCon
               repeats: int, amp_dtype: torch.dtype | None) -> list[Row]:
     """Per horizon, both rollouts: seconds per plan (best of `repeats`), its peak memory and FLOPs
     (one counted CEM iteration x iterations), seconds per planned action, speed-up, same plan."""
-    predictor = ACPredictor(cfg.predictor).to(device).eval()
+    predictor = predictor_on(cfg.predictor, device).eval()
     layout = get_action_layout(cfg.clip.action_layout)
     scaler = ActionScaler.identity(layout)  # a trained run's scaler only moves the numbers
     space = ActionSpace.from_layout(layout, scaler)
@@ -57,7 +65,7 @@ def plan_rows(shape: str, cfg: RunConfig, device: torch.device, cem_base: CEMCon
         for horizon in horizons:
             cem_cfg = replace(cem_base, horizon=horizon)
             timed = {}
-            for cached, mode in MODES.items():
+            for cached in MODES:
                 try:
                     reset_peak(device)
                     seconds, plan = time_plan(model, scaler.transform, space, z_start, z_goal, cem_cfg, cached,
@@ -66,8 +74,11 @@ def plan_rows(shape: str, cfg: RunConfig, device: torch.device, cem_base: CEMCon
                     energy = rollout_energy(model.rollout if cached else model.rollout_uncached,
                                             scaler.transform, z_start, z_goal)
                     one = replace(cem_cfg, iterations=1)
-                    flops = count_flops(lambda: cem(space, energy, 1, one, device=device), device) * cem_base.iterations
-                except torch.OutOfMemoryError:
+                    flops = count_flops(lambda e=energy, c=one: cem(space, e, 1, c, device=device),
+                                        device) * cem_base.iterations
+                except (torch.OutOfMemoryError, RuntimeError) as err:
+                    if not is_out_of_memory(err):
+                        raise
                     free_memory(device)
                     seconds, plan, peak, flops = None, None, peak_gib(device), None
                 timed[cached] = (seconds, plan, peak, flops)

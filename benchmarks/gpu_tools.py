@@ -18,6 +18,8 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
+from craft_jepa.models import ACPredictor, PredictorConfig
+
 # Dense (no sparsity) bf16 tensor-core peaks from the vendors' datasheets, TFLOP/s. The first
 # entry whose key occurs in torch.cuda.get_device_name() wins: specific names come first
 # ("H100 PCIe" before "H100", "L40S" before "L40" before "L4").
@@ -121,13 +123,23 @@ def count_flops(fn: Callable[[], Any], device: torch.device) -> int:
 @dataclass
 class BatchSearch:
     largest: int | None  # largest batch that fitted (None: not even `start`)
-    first_failing: int | None  # smallest batch seen to fail (None: none failed up to the cap)
+    first_failing: int | None  # smallest batch seen to fail (None: none failed)
+    cap: int
     probes: list[tuple[int, bool]]  # (batch, fitted) in the order tried
 
     @property
     def exact(self) -> bool:
         """The search closed the gap: `largest` + 1 failed, or `largest` is the cap."""
-        return self.largest is not None and (self.first_failing is None or self.first_failing == self.largest + 1)
+        if self.largest is None:
+            return True
+        return self.largest == self.cap if self.first_failing is None else self.first_failing == self.largest + 1
+
+    def describe(self) -> str:
+        if self.largest is None:
+            return f"even {self.first_failing} fails"
+        if self.first_failing is None:
+            return f"cap {self.cap} reached" if self.exact else f"{self.largest} fits, nothing failed yet"
+        return f"{self.first_failing} fails"
 
 
 def largest_batch(fits: Callable[[int], bool], start: int, cap: int, max_probes: int) -> BatchSearch:
@@ -145,7 +157,7 @@ def largest_batch(fits: Callable[[int], bool], start: int, cap: int, max_probes:
         return fitted
 
     if not probe(start):
-        return BatchSearch(None, start, probes)
+        return BatchSearch(None, start, cap, probes)
     low, high = start, None  # low fits; high (when known) fails
     while high is None and low < cap and len(probes) < max_probes:
         batch = min(2 * low, cap)
@@ -159,11 +171,20 @@ def largest_batch(fits: Callable[[int], bool], start: int, cap: int, max_probes:
             low = batch
         else:
             high = batch
-    return BatchSearch(low, high, probes)
+    return BatchSearch(low, high, cap, probes)
 
 
 def is_out_of_memory(err: BaseException) -> bool:
-    return isinstance(err, torch.OutOfMemoryError)
+    """torch's out-of-memory error, or cuBLAS failing to allocate its workspace (a RuntimeError)."""
+    return isinstance(err, torch.OutOfMemoryError) or (
+        isinstance(err, RuntimeError) and ("out of memory" in str(err) or "CUBLAS_STATUS_ALLOC_FAILED" in str(err)))
+
+
+def predictor_on(config: PredictorConfig, device: torch.device) -> ACPredictor:
+    """An ACPredictor built on `device`: without an init_seed (the presets have none) its random
+    init then runs there, not on the host (300M parameters)."""
+    with device:
+        return ACPredictor(config)
 
 
 @dataclass
