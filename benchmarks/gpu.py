@@ -27,6 +27,8 @@ Rows:
 FLOPs: counted by torch.utils.flop_counter on one extra call. TFLOP is the model's work per call
 (without recompute); MFU = TFLOP/s over the device's dense bf16 peak, read from the device name
 (gpu_tools.BF16_PEAK_TFLOPS; --peak-tflops overrides; unknown -> n/a, stated).
+A section that fails (say an error only a GPU shows) becomes a `failed` row with the error, the
+other sections still run, and the exit status is 1; --skip ac pretrain plan leaves sections out.
 --quick: 1 warm-up + 2 timed steps (full: 3 + 10), planning at horizons 1 and 2 only (full: 1, 2, 4, 8) timed
 once (full: best of 2), batch search of at most 4 probes (full: 10).
 """
@@ -39,6 +41,7 @@ import json
 import platform
 import sys
 import time
+import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -293,24 +296,32 @@ def pretrain_row(shape: str, preset: str, settings: Settings) -> Row:
                {"executed_tflop": full.flops / 1e12, "activation_checkpointing": cfg.vjepa.activation_checkpointing})
 
 
-def run(settings: Settings, size: Size, log) -> list[Row]:
+def planning(shape: str, preset: str, settings: Settings, size: Size) -> list[Row]:
+    cfg = load_preset(preset, settings)
+    return plan_rows(shape, cfg, settings.device, size.cem, settings.horizons, settings.plan_repeats,
+                     autocast_dtype(cfg.precision, settings.device))
+
+
+def run(settings: Settings, size: Size, skip: list[str]) -> list[Row]:
+    """Every section in turn. A section that fails becomes a `failed` row (traceback on stderr)
+    and the others still run: a lent GPU's few minutes are not lost to one error."""
     pre_shape, pre_preset = size.pretrain
+    sections = [("ac", shape, lambda s=shape, p=preset: ac_rows(s, p, settings)) for shape, preset in size.ac.items()]
+    sections.append(("pretrain", pre_shape, lambda: [pretrain_row(pre_shape, pre_preset, settings)]))
+    sections += [("plan", shape, lambda s=shape, p=preset: planning(s, p, settings, size))
+                 for shape, preset in size.ac.items()]
     rows: list[Row] = []
-    for shape, preset in size.ac.items():
+    for name, shape, section in sections:
+        if name in skip:
+            continue
         t0 = time.perf_counter()
-        rows += ac_rows(shape, preset, settings)
+        try:
+            rows += section()
+        except Exception as err:  # noqa: BLE001 - reported as a row and in the exit status
+            traceback.print_exc()
+            rows.append(Row(name, shape, "failed", None, None, None, None, f"{type(err).__name__}: {err}"[:300]))
         free_memory(settings.device)
-        log(f"AC steps, encoder and batch search at {shape}: {time.perf_counter() - t0:.0f} s")
-    t0 = time.perf_counter()
-    rows.append(pretrain_row(pre_shape, pre_preset, settings))
-    free_memory(settings.device)
-    log(f"pre-training step at {pre_shape}: {time.perf_counter() - t0:.0f} s")
-    for shape, preset in size.ac.items():
-        t0 = time.perf_counter()
-        cfg = load_preset(preset, settings)
-        rows += plan_rows(shape, cfg, settings.device, size.cem, settings.horizons, settings.plan_repeats,
-                          autocast_dtype(cfg.precision, settings.device))
-        log(f"planning at {shape}: {time.perf_counter() - t0:.0f} s")
+        print(f"[gpu.py] {name} at {shape}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     return [row.rate(settings.peak_tflops) for row in rows]
 
 
@@ -323,8 +334,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-batch", type=int, help="cap of the batch search")
     parser.add_argument("--peak-tflops", type=float, help="the device's bf16 peak, when the table does not know it")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["ac", "pretrain", "plan"],
+                        help="sections to leave out (ac: the AC steps, encoder and batch search)")
     parser.add_argument("--out", type=Path, help="write the rows as JSON here")
     return parser.parse_args(argv)
+
+
+def describe_device(device: torch.device, args: argparse.Namespace) -> tuple[str, float | None, str]:
+    """(device name, bf16 peak TFLOP/s or None, where the peak came from)."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        peak, peak_note = bf16_peak(name)
+    else:
+        name = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+        peak, peak_note = None, "CPU: no bf16 peak, MFU n/a"
+        if args.device is None:
+            print("No CUDA device found (torch.cuda.is_available() is False): running the CPU fallback with tiny "
+                  "shapes (configs/tiny-cpu.yaml, configs/pretrain-tiny-cpu.yaml). These numbers say nothing "
+                  "about a GPU; run on a GPU machine for the real sizes.", flush=True)
+    if args.peak_tflops:
+        peak, peak_note = args.peak_tflops, f"bf16 peak {args.peak_tflops:g} TFLOP/s given with --peak-tflops"
+    return name, peak, peak_note
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -332,18 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        peak, peak_note = bf16_peak(name)
-    else:
-        name, peak, peak_note = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)", \
-            None, "CPU: no bf16 peak, MFU n/a"
-        if args.device is None:
-            print("No CUDA device found (torch.cuda.is_available() is False): running the CPU fallback with tiny "
-                  "shapes (configs/tiny-cpu.yaml, configs/pretrain-tiny-cpu.yaml). These numbers say nothing "
-                  "about a GPU; run on a GPU machine for the real sizes.", flush=True)
-    if args.peak_tflops:
-        peak, peak_note = args.peak_tflops, f"bf16 peak {args.peak_tflops:g} TFLOP/s given with --peak-tflops"
+    name, peak, peak_note = describe_device(device, args)
     size = args.size or ("real" if device.type == "cuda" else "tiny")
     settings = Settings(device=device, quick=args.quick, precision=args.precision,
                         warmup=1 if args.quick else 3, repeats=2 if args.quick else 10,
@@ -351,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
                         max_probes=4 if args.quick else 10, max_batch=args.max_batch, peak_tflops=peak)
     torch.manual_seed(0)
     started = time.perf_counter()
-    rows = run(settings, SIZES[size], lambda message: print(f"[gpu.py] {message}", file=sys.stderr, flush=True))
+    rows = run(settings, SIZES[size], args.skip)
     total = time.perf_counter() - started
     header = [(f"device: {device} = {name}; torch {torch.__version__}; shapes: {size}; "
                f"{'quick' if args.quick else 'full'} run in {total:.0f} s"), f"peak: {peak_note}"]
@@ -361,7 +380,10 @@ def main(argv: list[str] | None = None) -> int:
                   "torch": torch.__version__, "size": size, "quick": args.quick, "seconds": total,
                   "rows": [asdict(r) for r in rows]}
         args.out.write_text(json.dumps(report, indent=1) + "\n")
-    return 0
+    failed = [f"{r.task} at {r.shape}" for r in rows if r.variant == "failed"]
+    if failed:
+        print(f"failed: {', '.join(failed)} (tracebacks above)", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

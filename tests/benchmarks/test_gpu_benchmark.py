@@ -18,9 +18,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))
+from craft_jepa.planning.cem import CEMConfig
 
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.append(str(BENCHMARKS))  # after site-packages: its scripts (models.py, loader.py) shadow nothing
+
+import gpu
 from gpu_tools import bf16_peak, count_flops, largest_batch, pick_device, time_calls
 
 CPU = torch.device("cpu")
@@ -122,6 +125,16 @@ def test_cpu_batch_search_stops_at_the_cap(cpu_run):
     extra = row["extra"]
     assert row["batch"] == extra["largest"] == extra["cap"] == 16  # 2 x tiny-cpu.yaml's batch of 8
     assert extra["first_failing"] is None and [tuple(p) for p in extra["probes"]] == [(8, True), (16, True)]
+
+
+def test_a_failing_section_is_a_row_and_the_others_still_run(capsys):
+    settings = gpu.Settings(device=CPU, quick=True, precision=None, warmup=1, repeats=1, horizons=(1,),
+                            plan_repeats=1, max_probes=1, max_batch=None, peak_tflops=None)
+    broken = gpu.Size({"nowhere": "no-such-preset.yaml"}, ("tiny", "pretrain-tiny-cpu.yaml"), CEMConfig())
+    rows = gpu.run(settings, broken, skip=["pretrain"])  # ac and plan both need the missing preset
+    assert [(r.task, r.shape, r.variant) for r in rows] == [("ac", "nowhere", "failed"), ("plan", "nowhere", "failed")]
+    assert all("no-such-preset.yaml" in r.note for r in rows)
+    assert "Traceback" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------- pure functions
