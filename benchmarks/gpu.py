@@ -134,13 +134,14 @@ def ac_runner(cfg: RunConfig, encoder: FrozenEncoder, device: torch.device) -> S
 class Measured:
     seconds: float | None  # None: out of memory
     peak_gib: float | None
-    flops: int  # executed, as counted (activation-checkpointing recompute included)
+    flops: int  # executed by one call, as counted (activation-checkpointing recompute included)
 
 
 def measure(call, settings: Settings, warmup: int | None = None, repeats: int | None = None,
             count=None, count_times: int = 1) -> Measured:
     """Warm-up, timed calls (median) with the peak memory of the timed ones, then the FLOPs of one
-    call: `count` (e.g. the same step on one clip, FLOPs being linear in the batch) x count_times."""
+    call: `count` (e.g. the same step on one clip, FLOPs being linear in the batch) x count_times.
+    Out of memory while timing gives seconds None (the peak is then where it failed)."""
     device = settings.device
     warmup = settings.warmup if warmup is None else warmup
     repeats = settings.repeats if repeats is None else repeats
@@ -148,14 +149,13 @@ def measure(call, settings: Settings, warmup: int | None = None, repeats: int | 
         call()  # first call outside the peak: lazy initialisation (optimizer state, kernels)
         reset_peak(device)
         seconds = median(time_calls(call, device, max(0, warmup - 1), repeats))
-        peak = peak_gib(device)
-        flops = count_flops(count or call, device) * count_times
     except (torch.OutOfMemoryError, RuntimeError) as err:
         if not is_out_of_memory(err):
             raise
         free_memory(device)
-        return Measured(None, peak_gib(device), 0)
-    return Measured(seconds, peak, flops)
+        seconds = None  # the row says "out of memory"; its FLOPs are still counted (on one clip)
+    peak = peak_gib(device)
+    return Measured(seconds, peak, count_flops(count or call, device) * count_times)
 
 
 def step_call(runner: StepRunner, batch: dict[str, torch.Tensor]):

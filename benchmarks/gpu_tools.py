@@ -6,7 +6,6 @@ tests/benchmarks/test_gpu_benchmark.py checks it without a GPU.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import statistics
 import time
@@ -111,10 +110,13 @@ def free_memory(device: torch.device) -> None:
 
 def count_flops(fn: Callable[[], Any], device: torch.device) -> int:
     """FLOPs of one call as torch.utils.flop_counter counts them (matmuls, convolutions and
-    attention; a multiply-add is 2). On the CPU the fused attention kernels are not counted, so
-    attention runs on the math backend there (plain matmuls, the same count)."""
-    backends = sdpa_kernel([SDPBackend.MATH]) if device.type == "cpu" else contextlib.nullcontext()
-    with backends, FlopCounterMode(display=False) as counter:
+    attention, dense even where masked; a multiply-add is 2). The fused CPU attention kernel is
+    not counted, so attention runs on the math backend there (plain matmuls, the same count); on
+    a GPU the counted call keeps to the flash and memory-efficient kernels, which every
+    torch >= 2.5 counts (cuDNN attention only in later versions)."""
+    backends = [SDPBackend.MATH] if device.type == "cpu" else [
+        SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+    with sdpa_kernel(backends), FlopCounterMode(display=False) as counter:
         fn()
     synchronize(device)
     return counter.get_total_flops()

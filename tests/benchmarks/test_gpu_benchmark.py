@@ -128,13 +128,56 @@ def test_cpu_batch_search_stops_at_the_cap(cpu_run):
 
 
 def test_a_failing_section_is_a_row_and_the_others_still_run(capsys):
-    settings = gpu.Settings(device=CPU, quick=True, precision=None, warmup=1, repeats=1, horizons=(1,),
-                            plan_repeats=1, max_probes=1, max_batch=None, peak_tflops=None)
+    settings = quick_settings()
     broken = gpu.Size({"nowhere": "no-such-preset.yaml"}, ("tiny", "pretrain-tiny-cpu.yaml"), CEMConfig())
     rows = gpu.run(settings, broken, skip=["pretrain"])  # ac and plan both need the missing preset
     assert [(r.task, r.shape, r.variant) for r in rows] == [("ac", "nowhere", "failed"), ("plan", "nowhere", "failed")]
     assert all("no-such-preset.yaml" in r.note for r in rows)
     assert "Traceback" in capsys.readouterr().err
+
+
+def quick_settings(**changes) -> gpu.Settings:
+    base = {"device": CPU, "quick": True, "precision": None, "warmup": 1, "repeats": 2, "horizons": (1,),
+            "plan_repeats": 1, "max_probes": 10, "max_batch": None, "peak_tflops": None}
+    return gpu.Settings(**(base | changes))
+
+
+class MemoryLimitedRunner:
+    """Stands in for a StepRunner on a GPU with room for at most `limit` clips: the batch
+    search's out-of-memory handling is what is under test, not the step."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.tried = limit, []
+
+    def train_step(self, batches, step):
+        clips = batches[0]["frames"].shape[0]
+        self.tried.append(clips)
+        if clips > self.limit:
+            raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate for {clips} clips")
+
+
+def test_batch_search_row_catches_out_of_memory():
+    cfg = gpu.load_preset("tiny-cpu.yaml", quick_settings())
+    for limit, cap, expected in [(20, 64, 20), (8, 64, 8), (100, 64, 64), (5, 64, None)]:
+        runner = MemoryLimitedRunner(limit)
+        row = gpu.batch_search_row("tiny", cfg, runner, quick_settings(max_batch=cap))
+        assert row.batch == row.extra["largest"] == expected
+        assert row.extra["exact"] and [b for b, _ in row.extra["probes"]] == runner.tried
+        if expected is not None and expected < cap:
+            assert row.extra["first_failing"] == expected + 1 and f"{expected + 1} fails" in row.note
+
+
+def test_measure_reports_out_of_memory_and_still_counts_flops():
+    layer = torch.nn.Linear(4, 3)
+    x = torch.randn(2, 4)
+
+    def too_big() -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    measured = gpu.measure(too_big, quick_settings(), count=lambda: layer(x), count_times=5)
+    assert measured.seconds is None and measured.flops == 5 * 2 * 2 * 4 * 3
+    with pytest.raises(ValueError, match="not memory"):  # any other error is not swallowed
+        gpu.measure(lambda: (_ for _ in ()).throw(ValueError("not memory")), quick_settings())
 
 
 # ---------------------------------------------------------------------- pure functions
