@@ -21,16 +21,21 @@ Rows:
 - pretrain_step: one V-JEPA pre-training step (the preset's masks, crops and checkpointing).
 - plan: one CEM plan with Meta's settings (400 samples, top 10, 10 iterations, momentum 0.15;
   tiny: 100 samples, 3 iterations), KV-cache rollout vs recompute, per horizon (seconds per plan).
+  The predictor runs under the preset's autocast (bf16); `craft-jepa plan` itself runs float32
+  today, which `--precision fp32` measures (for every row).
 - max_batch: the largest AC batch (from pixels, the preset's checkpointing) that fits: doubling
   from the preset's batch, then bisection, catching torch.OutOfMemoryError. A CPU has no such
   signal: there the search stops at --max-batch and says so.
-FLOPs: counted by torch.utils.flop_counter on one extra call. TFLOP is the model's work per call
-(without recompute); MFU = TFLOP/s over the device's dense bf16 peak, read from the device name
+Peak memory: torch.cuda.max_memory_allocated over the timed calls (weights and optimizer state
+included); none on the CPU. FLOPs: counted by torch.utils.flop_counter on one extra call (one
+clip, times the batch: FLOPs are linear in it). TFLOP is the model's work per call (without
+the recompute of activation checkpointing, which JSON's executed_tflop includes); MFU = TFLOP/s over the device's dense bf16 peak, read from the device name
 (gpu_tools.BF16_PEAK_TFLOPS; --peak-tflops overrides; unknown -> n/a, stated).
 A section that fails (say an error only a GPU shows) becomes a `failed` row with the error, the
 other sections still run, and the exit status is 1; --skip ac pretrain plan leaves sections out.
---quick: 1 warm-up + 2 timed steps (full: 3 + 10), planning at horizons 1 and 2 only (full: 1, 2, 4, 8) timed
-once (full: best of 2), batch search of at most 4 probes (full: 10).
+--quick: 1 warm-up + 2 timed steps (full: 3 + 10), planning at horizons 1 and 2 only (full: 1, 2,
+4, 8) timed once (full: best of 2), batch search of at most 4 probes (full: 10). The quick run's
+time on one H100 is an estimate from FLOP counts (about 2-3 min); the header prints the real one.
 """
 
 from __future__ import annotations
@@ -38,7 +43,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import platform
 import sys
 import time
 import traceback
@@ -49,8 +53,8 @@ import torch
 from gpu_plan import plan_rows
 from gpu_tools import (
     Row,
-    bf16_peak,
     count_flops,
+    describe_device,
     free_memory,
     is_out_of_memory,
     largest_batch,
@@ -340,29 +344,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def describe_device(device: torch.device, args: argparse.Namespace) -> tuple[str, float | None, str]:
-    """(device name, bf16 peak TFLOP/s or None, where the peak came from)."""
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        peak, peak_note = bf16_peak(name)
-    else:
-        name = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-        peak, peak_note = None, "CPU: no bf16 peak, MFU n/a"
-        if args.device is None:
-            print("No CUDA device found (torch.cuda.is_available() is False): running the CPU fallback with tiny "
-                  "shapes (configs/tiny-cpu.yaml, configs/pretrain-tiny-cpu.yaml). These numbers say nothing "
-                  "about a GPU; run on a GPU machine for the real sizes.", flush=True)
-    if args.peak_tflops:
-        peak, peak_note = args.peak_tflops, f"bf16 peak {args.peak_tflops:g} TFLOP/s given with --peak-tflops"
-    return name, peak, peak_note
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
-    name, peak, peak_note = describe_device(device, args)
+    name, peak, peak_note = describe_device(device, args.device, args.peak_tflops)
     size = args.size or ("real" if device.type == "cuda" else "tiny")
     settings = Settings(device=device, quick=args.quick, precision=args.precision,
                         warmup=1 if args.quick else 3, repeats=2 if args.quick else 10,

@@ -7,6 +7,7 @@ tests/benchmarks/test_gpu_benchmark.py checks it without a GPU.
 from __future__ import annotations
 
 import gc
+import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -57,6 +58,25 @@ def pick_device(requested: str | None) -> torch.device:
         raise SystemExit(f"--device {requested}: no CUDA device is visible to torch {torch.__version__} "
                          "(torch.cuda.is_available() is False); run without --device for the CPU fallback")
     return device
+
+
+def describe_device(device: torch.device, requested: str | None,
+                    peak_tflops: float | None) -> tuple[str, float | None, str]:
+    """(device name, bf16 peak TFLOP/s or None, where the peak came from); says so when the CPU
+    stands in because no CUDA device was found (`requested` None)."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        peak, peak_note = bf16_peak(name)
+    else:
+        name = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+        peak, peak_note = None, "CPU: no bf16 peak, MFU n/a"
+        if requested is None:
+            print("No CUDA device found (torch.cuda.is_available() is False): running the CPU fallback with tiny "
+                  "shapes (configs/tiny-cpu.yaml, configs/pretrain-tiny-cpu.yaml). These numbers say nothing "
+                  "about a GPU; run on a GPU machine for the real sizes.", flush=True)
+    if peak_tflops:
+        peak, peak_note = peak_tflops, f"bf16 peak {peak_tflops:g} TFLOP/s given with --peak-tflops"
+    return name, peak, peak_note
 
 
 def synchronize(device: torch.device) -> None:

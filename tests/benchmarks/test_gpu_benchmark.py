@@ -24,7 +24,14 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.append(str(BENCHMARKS))  # after site-packages: its scripts (models.py, loader.py) shadow nothing
 
 import gpu
-from gpu_tools import bf16_peak, count_flops, largest_batch, pick_device, time_calls
+from gpu_tools import (
+    bf16_peak,
+    count_flops,
+    describe_device,
+    largest_batch,
+    pick_device,
+    time_calls,
+)
 
 CPU = torch.device("cpu")
 
@@ -245,6 +252,15 @@ def test_bf16_peak_takes_the_most_specific_name():
     assert bf16_peak("NVIDIA A100-SXM4-80GB")[0] == 312.0
     peak, note = bf16_peak("Tesla V100-SXM2-16GB")
     assert peak is None and "MFU n/a" in note and "V100" in note
+
+
+def test_cpu_stand_in_is_announced(capsys):
+    name, peak, note = describe_device(CPU, None, None)  # no --device and no CUDA: the fallback
+    assert name.startswith("CPU") and peak is None and "MFU n/a" in note
+    assert "No CUDA device found" in capsys.readouterr().out
+    describe_device(CPU, "cpu", None)  # asked for: nothing to announce
+    assert capsys.readouterr().out == ""
+    assert describe_device(CPU, "cpu", 100.0)[1:] == (100.0, "bf16 peak 100 TFLOP/s given with --peak-tflops")
 
 
 def test_device_choice_and_cpu_timing():
