@@ -69,14 +69,16 @@ from gpu_tools import (
 
 from craft_jepa.configuration import load_config
 from craft_jepa.data.loader import frame_norm, normalize_frames
-from craft_jepa.demo import preset_path
+from craft_jepa.pipelines.demo import preset_path
 from craft_jepa.encoders import FrozenEncoder
 from craft_jepa.planning.cem import CEMConfig
 from craft_jepa.train.config import RunConfig
 from craft_jepa.train.distributed import DistInfo
-from craft_jepa.train.encode_features import EncodeConfig
+from craft_jepa.pipelines.encode_features import EncodeConfig
 from craft_jepa.train.objectives.vjepa import build_vjepa_objective
-from craft_jepa.train.step import StepRunner, autocast_dtype
+from craft_jepa.train.distributed import autocast_dtype
+from craft_jepa.train.objectives.ac import ACObjective
+from craft_jepa.train.step import StepRunner
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,8 @@ def random_ac_batch(cfg: RunConfig, batch: int, device: torch.device) -> dict[st
 def ac_runner(cfg: RunConfig, encoder: FrozenEncoder, device: torch.device) -> StepRunner:
     """The training loop's StepRunner for an AC preset (random predictor, no action scaler)."""
     predictor = predictor_on(cfg.predictor, device)
-    return StepRunner(predictor, encoder, None, cfg.loss, cfg.optim, cfg.schedule, DistInfo(device=device),
+    objective = ACObjective(predictor, encoder, None, cfg.loss, device)
+    return StepRunner(objective, cfg.optim, cfg.schedule, DistInfo(device=device),
                       precision=cfg.precision, pixel_norm=(cfg.clip.mean, cfg.clip.std))
 
 
@@ -274,7 +277,7 @@ def pretrain_row(shape: str, preset: str, settings: Settings) -> Row:
     cfg = load_preset(preset, settings)
     info = DistInfo(device=device)
     objective = build_vjepa_objective(cfg, info, None, [])
-    runner = StepRunner.for_objective(objective, cfg.optim, cfg.schedule, info, precision=cfg.precision,
+    runner = StepRunner(objective, cfg.optim, cfg.schedule, info, precision=cfg.precision,
                                       pixel_norm=(cfg.clip.mean, cfg.clip.std))
     batch_size, frames, size = cfg.data.batch_size, cfg.clip.frames, cfg.clip.size
     generator = torch.Generator(device).manual_seed(0)
