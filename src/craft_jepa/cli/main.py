@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "actions": "craft_jepa.cli.actions",
     "fit-scaler": "craft_jepa.cli.fit_scaler",
     "synth": "craft_jepa.cli.synth",
+    "record": "craft_jepa.cli.record",
     "pack": "craft_jepa.cli.pack",
     "train": "craft_jepa.cli.train",
     "pretrain": "craft_jepa.cli.pretrain",

@@ -1,0 +1,1 @@
+"""Recorders that play real game engines and write VPT-format segments (optional extra `engine`)."""
