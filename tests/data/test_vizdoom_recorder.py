@@ -6,6 +6,7 @@ The engine tests need the optional extra `engine` (ViZDoom); the policy tests do
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 
@@ -13,8 +14,13 @@ import numpy as np
 import pytest
 
 from craft_jepa.cli.main import main
-from craft_jepa.data.engines.policy import (DEGREES_PER_MOUSE_UNIT, FORWARD, HOTBAR_KEYS, PolicyConfig,
-                                            SmoothRandomPolicy)
+from craft_jepa.data.engines.policy import (
+    DEGREES_PER_MOUSE_UNIT,
+    FORWARD,
+    HOTBAR_KEYS,
+    PolicyConfig,
+    SmoothRandomPolicy,
+)
 
 JSONL_KEYS = ["mouse", "keyboard", "isGuiOpen", "isGuiInventory", "hotbar", "yaw", "pitch", "xpos", "ypos",
               "zpos", "tick", "milli", "inventory", "serverTick", "serverTickDurationMs", "stats"]
@@ -81,7 +87,7 @@ def test_recorded_camera_is_the_engine_following_the_mouse_at_vpt_units(recorded
     turned = 0.0
     for stem in _stems(recorded[0]):
         records = _records(recorded[0] / "raw" / f"{stem}.jsonl")
-        for now, nxt in zip(records, records[1:]):
+        for now, nxt in itertools.pairwise(records):
             yaw_step = (nxt["yaw"] - now["yaw"] + 180.0) % 360.0 - 180.0
             assert yaw_step == pytest.approx(DEGREES_PER_MOUSE_UNIT * now["mouse"]["dx"], abs=0.02)
             if abs(now["pitch"]) < 25 and abs(nxt["pitch"]) < 25:  # the engine clamps near +-32

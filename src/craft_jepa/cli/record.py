@@ -27,7 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from craft_jepa.data.engines.vizdoom_recorder import MAPS, segment_configs, write_recordings
+    from craft_jepa.data.engines.vizdoom_recorder import (
+        MAPS,
+        segment_configs,
+        write_recordings,
+    )
     from craft_jepa.data.pack import pack, parse_size
 
     maps = list(MAPS) if args.maps is None else [name.strip() for name in args.maps.split(",") if name.strip()]

@@ -18,6 +18,7 @@ which does not move with the camera and pulls phase correlation towards zero shi
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -84,7 +85,7 @@ def axis_alignment(shifts: np.ndarray, deltas: np.ndarray, lags: Sequence[int] =
 
 def frame_shifts(frames: Sequence[np.ndarray]) -> np.ndarray:
     """(N-1, 2) phase-correlation shifts (dy, dx) from frame i to frame i+1."""
-    return np.array([phase_shift(a, b) for a, b in zip(frames[:-1], frames[1:])], dtype=np.float64)
+    return np.array([phase_shift(a, b) for a, b in itertools.pairwise(frames)], dtype=np.float64)
 
 
 def read_grey_frames(mp4: str, max_frames: int | None = None) -> list[np.ndarray]:
@@ -112,7 +113,7 @@ def recording_alignment(mp4: str, jsonl: str, lags: Sequence[int] = DEFAULT_LAGS
     if parsed.report.bad_lines:
         raise ValueError(f"{parsed.report.summary()}: cannot check the camera of bad lines")
     frames = read_grey_frames(mp4, max_frames)
-    rows = int(round(frames[0].shape[0] * top_fraction))
+    rows = round(frames[0].shape[0] * top_fraction)
     shifts = frame_shifts([frame[:rows] for frame in frames])  # (frames-1, 2): pair i is frame i -> i+1
     yaw = np.array([t.yaw for t in parsed.ticks])
     pitch = np.array([t.pitch for t in parsed.ticks])

@@ -123,8 +123,8 @@ class SmoothRandomPolicy:
         if abs(self.turn_left_units) < 1e-9:
             self.turn_left_units = 0.0
         self.pitch_rate = cfg.pitch_keep * self.pitch_rate + noise[1]
-        dx = int(round(self.yaw_rate + turn))
-        dy = int(round(self.pitch_rate - cfg.pitch_pull * pitch))
+        dx = round(self.yaw_rate + turn)
+        dy = round(self.pitch_rate - cfg.pitch_pull * pitch)
 
         for (key, p_on, p_off), draw in zip(cfg.held_keys, rng.random(len(cfg.held_keys))):
             if key in self.held and draw < p_off:

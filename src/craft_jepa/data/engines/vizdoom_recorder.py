@@ -39,11 +39,23 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from craft_jepa.data.engines.policy import (ATTACK_BUTTON, BACK, CROUCH, DEGREES_PER_MOUSE_UNIT, FORWARD,
-                                            JUMP, LEFT, RIGHT, USE_BUTTON, FrameAction, PolicyConfig,
-                                            SmoothRandomPolicy)
+from craft_jepa.data.engines.policy import (
+    ATTACK_BUTTON,
+    BACK,
+    CROUCH,
+    DEGREES_PER_MOUSE_UNIT,
+    FORWARD,
+    JUMP,
+    LEFT,
+    RIGHT,
+    USE_BUTTON,
+    FrameAction,
+    PolicyConfig,
+    SmoothRandomPolicy,
+)
 from craft_jepa.data.render import HEIGHT, WIDTH
 from craft_jepa.data.synth import FPS, encode_mp4
+from craft_jepa.vpt.actions import wrap_degrees
 
 # Map name -> (game data, scenario wad or None, map lump). Freedoom 2's MAP01-MAP32, Freedoom 1's
 # episodes, and two of ViZDoom's bundled arenas that run for minutes (others end in seconds).
@@ -187,23 +199,19 @@ def _read(game) -> EngineState | None:
                        open_side=float(np.median(depth[_RIGHT])) - float(np.median(depth[_LEFT])))
 
 
-def _wrap(degrees: float) -> float:
-    return (degrees + 180.0) % 360.0 - 180.0
-
-
 class _Tracker:
     """Running VPT camera/hotbar state: unwrapped yaw, the selected slot, and a stuck detector."""
 
     def __init__(self, first: EngineState) -> None:
         self.angle = first.angle
-        self.yaw = _wrap(-first.angle)
+        self.yaw = wrap_degrees(-first.angle)
         self.engine_slot = first.weapon_slot
         self.hotbar = min(max(first.weapon_slot - 1, 0), 8)
         self.recent: deque[tuple[float, float]] = deque(maxlen=STUCK_FRAMES)
         self.walked = 0
 
     def update(self, state: EngineState, previous: FrameAction | None) -> None:
-        self.yaw += _wrap(self.angle - state.angle)  # Doom's angle turns the other way round
+        self.yaw += wrap_degrees(self.angle - state.angle)  # Doom's angle turns the other way round
         self.angle = state.angle
         if previous is not None and previous.hotbar_slot() is not None and previous.hotbar_slot() in state.owned_slots:
             self.hotbar = previous.hotbar_slot()
@@ -256,8 +264,8 @@ def generate_recording(cfg: RecorderConfig) -> tuple[list[str], Iterator[np.ndar
     len(lines) + 1 frames as (360, 640, 3) uint8 arrays."""
     rng = np.random.default_rng([cfg.seed, 23])
     policy = SmoothRandomPolicy(rng, cfg.policy)
-    warmup_frames = int(round(rng.uniform(*cfg.warmup_seconds) * FPS))
-    n_lines = max(1, int(round(cfg.seconds * FPS)))
+    warmup_frames = round(rng.uniform(*cfg.warmup_seconds) * FPS)
+    n_lines = max(1, round(cfg.seconds * FPS))
     start_milli = 1796601600000 + int(rng.integers(0, 10**9))
     lines: list[str] = []
     info = {"warmup_frames": warmup_frames, "ended_early": False}
@@ -283,9 +291,11 @@ def _play(game, cfg: RecorderConfig, policy: SmoothRandomPolicy, warmup_frames: 
     for tick in range(-warmup_frames, n_lines):
         action = policy.act(state.pitch, state.wall_ahead or tracker.stuck, state.open_side, state.owned_slots,
                             tracker.hotbar)
-        if tick == 0 and ATTACK_BUTTON in action.buttons and (previous is None or ATTACK_BUTTON not in previous.buttons):
+        pressed_before = previous is not None and ATTACK_BUTTON in previous.buttons
+        if tick == 0 and ATTACK_BUTTON in action.buttons and not pressed_before:
             # A first line pressing attack reads as VPT's stuck attack and would be dropped by the loader.
-            action = FrameAction(action.dx, action.dy, action.keys, tuple(b for b in action.buttons if b != ATTACK_BUTTON))
+            action = FrameAction(action.dx, action.dy, action.keys,
+                                 tuple(b for b in action.buttons if b != ATTACK_BUTTON))
         if tick >= 0:
             yield state.frame
             lines.append(_line(state, tracker, action, previous, tick, start_milli + 50 * tick))
@@ -319,10 +329,13 @@ def write_recording(out_dir: str, cfg: RecorderConfig) -> str:
                                 "the first recorded frame")
     with open(os.path.join(out_dir, stem + ".jsonl"), "w") as f:
         f.write("\n".join(lines) + "\n")
-    from importlib.metadata import version  # the engine's version decides the pictures' bytes
+    from importlib.metadata import (
+        version,  # the engine's version decides the pictures' bytes
+    )
 
-    options = {"engine": "vizdoom", "engine_version": version("vizdoom"), "map": cfg.map_name, "seed": cfg.seed, "frames": n_frames, "lines": len(lines),
-               "tics_per_frame": cfg.tics_per_frame, "fov": "90", "width": WIDTH, "height": HEIGHT,
+    options = {"engine": "vizdoom", "engine_version": version("vizdoom"), "map": cfg.map_name, "seed": cfg.seed,
+               "frames": n_frames, "lines": len(lines), "tics_per_frame": cfg.tics_per_frame, "fov": "90",
+               "width": WIDTH, "height": HEIGHT,
                **info, "config": {k: v for k, v in asdict(cfg).items() if k != "policy"}}
     with open(os.path.join(out_dir, stem + "-options.json"), "w") as f:
         json.dump(options, f, indent=1)
