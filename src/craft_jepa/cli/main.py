@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "fit-scaler": "craft_jepa.cli.fit_scaler",
     "synth": "craft_jepa.cli.synth",
     "download": "craft_jepa.cli.download",
+    "record": "craft_jepa.cli.record",
     "pack": "craft_jepa.cli.pack",
     "train": "craft_jepa.cli.train",
     "pretrain": "craft_jepa.cli.pretrain",

@@ -20,4 +20,5 @@
     download_dry_run.py  sizes (bytes, hours) of a download selection, before anything is written
     render.py          a tiny procedural Minecraft-like renderer (numpy)
     synth.py           synthetic VPT-format recordings from the renderer
+    engines/           real-engine footage in VPT format (`craft-jepa record`: ViZDoom), optional extra `engine`
 """

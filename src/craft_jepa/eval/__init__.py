@@ -7,5 +7,6 @@
     spread.py       seeded bootstrap intervals and ratios
     overlap.py      refuse evaluation data that the run trained on
     pictures.py     pictures of what the model imagines (strips, counterfactuals, plans), phase shift
+    recording_alignment.py  do a recording's frames move with its recorded camera? (image shift vs yaw, by lag)
     report.py       report.json, report.md and plots
 """
