@@ -20,7 +20,8 @@ import pytest
 pytest.importorskip("h5py")
 pytest.importorskip("scipy")
 
-from craft_jepa.data.droid import DroidConfig, DroidTrajectory, read_path_list  # noqa: E402
+from craft_jepa.data.droid import DroidConfig, DroidTrajectory
+from craft_jepa.data.droid_config import read_path_list
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "droid-golden"
 CASES = json.loads((FIXTURE / "golden.json").read_text())["cases"]

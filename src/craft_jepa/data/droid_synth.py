@@ -75,7 +75,7 @@ def render_frames(states: np.ndarray, width: int, height: int) -> Iterator[np.nd
         frame[..., 0] = (3 * k) % 256
         frame[:, : k % width] = 255
         u, v, w = (state[:3] - WORKSPACE_LOW) / span  # each in [0, 1]
-        half = 2 + int(round(state[6] * height / 8))  # wider when the gripper is open
+        half = 2 + round(state[6] * height / 8)  # wider when the gripper is open
         col, row = int(u * (width - 1)), int(v * (height - 1))
         frame[max(row - half, 0) : row + half + 1, max(col - half, 0) : col + half + 1, 1:] = int(80 + 175 * w)
         yield frame

@@ -270,10 +270,12 @@ class ClipCollator:
     float32 copy instead of one per clip plus another in `stack`. Picklable (plain floats).
     """
 
-    def __init__(self, mean: Sequence[float], std: Sequence[float], normalize: bool = True) -> None:
+    def __init__(self, mean: Sequence[float], std: Sequence[float], normalize: bool = True,
+                 stat_keys: tuple[str, ...] = STAT_KEYS) -> None:
         self.mean = tuple(float(m) for m in mean)
         self.std = tuple(float(s) for s in std)
         self.normalize = normalize
+        self.stat_keys = stat_keys  # the stream's counter kinds (DROID streams count other kinds)
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         pixels = torch.from_numpy(np.stack([it["frames"] for it in items]))  # uint8 (B, T, H, W, 3)
@@ -285,7 +287,7 @@ class ClipCollator:
             "states": torch.from_numpy(np.stack([it["states"] for it in items])),  # (B, T, S)
             "key": [it["key"] for it in items],
             "start_tick": torch.tensor([it["start_tick"] for it in items], dtype=torch.int64),  # (B,)
-            "stats": {k: torch.tensor([it["stats"][k] for it in items], dtype=torch.int64) for k in STAT_KEYS},
+            "stats": {k: torch.tensor([it["stats"][k] for it in items], dtype=torch.int64) for k in self.stat_keys},
         }
 
 
@@ -317,7 +319,7 @@ def _slice_batch(batch: dict[str, Any], n: int) -> dict[str, Any]:
     return out
 
 
-def _data_loader(dataset: ClipStream, batch_size: int, num_workers: int, drop_last: bool,
+def _data_loader(dataset: IterableDataset, batch_size: int, num_workers: int, drop_last: bool,
                  multiprocessing_context: str | None, timeout_s: float = 0.0, uint8_frames: bool = False,
                  pin_memory: bool = False) -> DataLoader:
     """`timeout_s` > 0: a worker that yields no batch for that long (a stalled `pipe:` or network
@@ -328,7 +330,8 @@ def _data_loader(dataset: ClipStream, batch_size: int, num_workers: int, drop_la
         raise ValueError(f"num_workers must be >= 0, got {num_workers}")
     if timeout_s < 0:
         raise ValueError(f"timeout_s must be >= 0 (0 = wait forever), got {timeout_s}")
-    collate = ClipCollator(dataset.clip_cfg.mean, dataset.clip_cfg.std, normalize=not uint8_frames)
+    collate = ClipCollator(dataset.clip_cfg.mean, dataset.clip_cfg.std, normalize=not uint8_frames,
+                           stat_keys=dataset.stat_keys)
     # pin_memory: page-locked batches, so the step's .to(device, non_blocking=True) overlaps the copy.
     return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate,
                       drop_last=drop_last, persistent_workers=False, pin_memory=pin_memory,

@@ -81,7 +81,7 @@ class RunConfig:
             raise ValueError("run_dir must be a non-empty path")
         if self.max_nonfinite_steps < 1:
             raise ValueError(f"max_nonfinite_steps must be >= 1, got {self.max_nonfinite_steps}")
-        if self.data.source == "video" and self.encoder.img_size != self.clip.size:
+        if self.data.source in ("video", "droid") and self.encoder.img_size != self.clip.size:
             raise ValueError(
                 f"encoder.img_size={self.encoder.img_size} must equal clip.size={self.clip.size}"
             )

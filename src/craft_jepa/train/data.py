@@ -10,7 +10,9 @@ This holds with worker processes because the loader derives every worker's rando
 its seed, chunk and role (DataLoader returns worker batches in a fixed round-robin order).
 
 `data.source` picks the loader: `video` (decoded clips, frames pass through the frozen
-encoder) or `features` (tokens pre-encoded by `craft-jepa encode`, data/features.py).
+encoder), `features` (tokens pre-encoded by `craft-jepa encode`, data/features.py) or `droid`
+(DROID-format robot trajectories, data/droid_loader.py: `train_shards` / `val_shards` name
+path-list files, one trajectory directory per line; settings in `data.droid`).
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from craft_jepa.data.droid_config import DroidConfig, read_path_list
 from craft_jepa.data.shards import expand_urls, split_train_val
 from craft_jepa.vpt.scaler import ActionScaler
 
@@ -33,8 +36,8 @@ LoaderFactory = Callable[[int, int, int], Iterable["Batch"]]  # (seed, start_bat
 
 @dataclass
 class DataConfig:
-    source: Literal["video", "features"] = "video"
-    train_shards: str | list[str] = ""  # shard spec (glob, braces, dir, URL, list)
+    source: Literal["video", "features", "droid"] = "video"
+    train_shards: str | list[str] = ""  # shard spec (glob, braces, dir, URL, list); droid: path-list file(s)
     val_shards: str | list[str] | None = None  # None: take val_fraction of train_shards
     val_fraction: float = 0.0
     batch_size: int = 8  # clips per GPU (per process) per micro-batch
@@ -48,6 +51,7 @@ class DataConfig:
     # worker's first batch waits for its shuffle buffer to fill. 0 waits forever. (A worker that
     # dies or raises fails fast without it.)
     worker_timeout_s: float = 1800.0
+    droid: DroidConfig = field(default_factory=DroidConfig)  # source droid only
 
     def __post_init__(self) -> None:
         if not self.train_shards:
@@ -70,16 +74,26 @@ class DataConfig:
             raise ValueError(f"worker_timeout_s must be a finite number (0 = wait forever), got {self.worker_timeout_s}")
         if self.worker_timeout_s < 0:
             raise ValueError(f"worker_timeout_s must be >= 0 (0 = wait forever), got {self.worker_timeout_s}")
+        if self.source == "droid" and self.droid.tubelet_size != 1:
+            raise ValueError(f"data.droid.tubelet_size must be 1 for training (one state per frame, as Meta's "
+                             f"training passes), got {self.droid.tubelet_size}")
 
 
 def resolve_shards(cfg: DataConfig) -> tuple[list[str], list[str]]:
-    """(train urls, val urls); val is empty when neither val_shards nor val_fraction is set."""
-    urls = expand_urls(cfg.train_shards)
+    """(train urls, val urls); val is empty when neither val_shards nor val_fraction is set.
+    Source droid: the trajectory directories the path-list file(s) name."""
+    expand = _trajectory_dirs if cfg.source == "droid" else expand_urls
+    urls = expand(cfg.train_shards)
     if cfg.val_shards is not None:
-        return urls, expand_urls(cfg.val_shards)
+        return urls, expand(cfg.val_shards)
     if cfg.val_fraction > 0:
         return split_train_val(urls, cfg.val_fraction)
     return urls, []
+
+
+def _trajectory_dirs(path_lists: str | list[str]) -> list[str]:
+    """The directories of one or more DROID path-list files, in order."""
+    return [d for path in ([path_lists] if isinstance(path_lists, str) else path_lists) for d in read_path_list(path)]
 
 
 def train_loader_factory(cfg: DataConfig, clip_cfg: Any, urls: list[str], *,
@@ -96,6 +110,8 @@ def train_loader_factory(cfg: DataConfig, clip_cfg: Any, urls: list[str], *,
         extra["uint8_frames"] = uint8_frames
     elif cfg.source == "features":
         from craft_jepa.data.features import build_feature_train_loader as build
+    elif cfg.source == "droid":
+        return _droid_train_factory(cfg, clip_cfg, urls, pin_memory=pin_memory, uint8_frames=uint8_frames)
     else:
         raise NotImplementedError(f"data.source={cfg.source!r} is not available yet")
 
@@ -103,6 +119,21 @@ def train_loader_factory(cfg: DataConfig, clip_cfg: Any, urls: list[str], *,
         return build(clip_cfg, urls, batch_size=cfg.batch_size, num_workers=cfg.num_workers, seed=seed,
                      shuffle_buffer_clips=cfg.shuffle_buffer_clips, timeout_s=cfg.worker_timeout_s,
                      chunk_batches=chunk_batches, start_batch=start_batch, **extra)
+
+    return make
+
+
+def _droid_train_factory(cfg: DataConfig, clip_cfg: Any, directories: list[str], *, pin_memory: bool,
+                         uint8_frames: bool) -> LoaderFactory:
+    """DROID clips are independent random reads (no shuffle buffer): the stream only needs its start."""
+    from craft_jepa.data.droid_loader import build_droid_train_loader  # needs the optional `droid` extra
+
+    def make(seed: int, start_batch: int, chunk_batches: int) -> Iterable[Batch]:
+        del chunk_batches  # every batch is a function of (seed, batch index): nothing to reseed
+        return build_droid_train_loader(clip_cfg, cfg.droid, directories, batch_size=cfg.batch_size,
+                                        num_workers=cfg.num_workers, seed=seed, start_batch=start_batch,
+                                        timeout_s=cfg.worker_timeout_s, uint8_frames=uint8_frames,
+                                        pin_memory=pin_memory)
 
     return make
 
@@ -125,6 +156,12 @@ def build_val_batches(
             clip_cfg, urls, batch_size=batch_size, num_workers=min(cfg.num_workers, 2),
             max_clips=max_clips, seed=seed, timeout_s=cfg.worker_timeout_s,
         )
+    if cfg.source == "droid":
+        from craft_jepa.data.droid_loader import build_droid_val_loader  # needs the optional `droid` extra
+
+        return build_droid_val_loader(clip_cfg, cfg.droid, urls, batch_size=batch_size,
+                                      num_workers=min(cfg.num_workers, 2), max_clips=max_clips, seed=seed,
+                                      timeout_s=cfg.worker_timeout_s)
     raise NotImplementedError(f"data.source={cfg.source!r} is not available yet")
 
 
@@ -192,6 +229,9 @@ def resolve_scaler(cfg: DataConfig, clip_cfg: Any, run_dir: Path, *, may_fit: bo
         scaler = ActionScaler.load(saved)
     elif not may_fit:
         return None
+    elif cfg.source == "droid":
+        # Meta's DROID training feeds the raw actions (metres, radians): no standardization.
+        scaler = ActionScaler.identity(layout)
     elif cfg.source == "features":
         raise ValueError("data.source=features needs data.scaler: feature shards hold no jsonl to fit one on "
                          "(craft-jepa encode writes OUT_DIR/scaler.json, or run craft-jepa fit-scaler on the video shards)")
