@@ -178,7 +178,7 @@ def plot_energy_landscape(offsets: np.ndarray, energies: np.ndarray, path: str, 
         axes.legend(loc="upper right", fontsize=8)
     axes.set_xlabel("dx (m)")
     axes.set_ylabel("dy (m)")
-    axes.set_title("energy of one-step actions (dz, rotation, gripper 0)")
+    axes.set_title("one-step energy (dz, rotation, gripper 0)", fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
