@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "encode": "craft_jepa.cli.encode",
     "eval": "craft_jepa.cli.eval",
     "plan": "craft_jepa.cli.plan",
+    "droid-eval": "craft_jepa.cli.droid_eval",
     "droid-plan": "craft_jepa.cli.droid_plan",
     "export": "craft_jepa.cli.export",
     "decoder": "craft_jepa.cli.decoder",

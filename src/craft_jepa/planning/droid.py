@@ -85,9 +85,10 @@ def rolled_states(start: np.ndarray, actions: np.ndarray) -> np.ndarray:
 
 
 def predictor_energy(predictor: ACPredictor, z_start: Tensor, state_start: np.ndarray, z_goal: Tensor,
-                     chunk: int = 256) -> SequenceEnergy:
-    """Energy of action sequences (S, H, 7) from one start (N, D) with pose `state_start` (7,) to a
-    goal (N, D): the predictor rolled out over the sequence, fed the rolled-forward poses."""
+                     scale: Callable[[Tensor], Tensor] | None = None, chunk: int = 256) -> SequenceEnergy:
+    """Energy of raw action sequences (S, H, 7) from one start (N, D) with pose `state_start` (7,) to a
+    goal (N, D): the predictor rolled out over the sequence (actions through `scale`, default none:
+    the released model takes raw actions), fed the rolled-forward poses."""
     if z_start.dim() != 2 or z_goal.shape != z_start.shape:
         raise ValueError(f"z_start {tuple(z_start.shape)} and z_goal {tuple(z_goal.shape)} must both be (N, D)")
 
@@ -99,8 +100,8 @@ def predictor_energy(predictor: ACPredictor, z_start: Tensor, state_start: np.nd
         for lo in range(0, samples, chunk):
             hi = min(lo + chunk, samples)
             context = z_start[None, None].expand(hi - lo, 1, -1, -1)  # (M, 1, N, D)
-            predicted = predictor.rollout(context, actions[lo:hi].to(z_start), states[lo:hi].to(z_start),
-                                          steps=horizon)  # (M, H, N, D)
+            inputs = actions[lo:hi].to(z_start) if scale is None else scale(actions[lo:hi]).to(z_start)
+            predicted = predictor.rollout(context, inputs, states[lo:hi].to(z_start), steps=horizon)  # (M, H, N, D)
             out.append(goal_l1(predicted, z_goal[None].expand(hi - lo, -1, -1), "last"))
         return torch.cat(out)
 
