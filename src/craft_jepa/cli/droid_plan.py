@@ -5,7 +5,7 @@ The model is Meta's released AC predictor (`--predictor vjepa2-ac-vitg.pt`, any 
 layout, with `--encoder-checkpoint vitg.pt`) or a craft-jepa DROID run or export (`--run`):
 
     craft-jepa droid-plan --predictor vjepa2-ac-vitg.pt --encoder-checkpoint vitg.pt \\
-        --trajectory /data/droid/<traj dir> --start 30 --out droid-plan/
+        --trajectory /data/droid/<trajectory_dir> --start 30 --out droid-plan/
 
 writes OUT/plan.json (planned and recorded actions and their energies) and
 OUT/energy_landscape.png (energy of one-step (dx, dy) actions toward the next sampled frame).
