@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "encode": "craft_jepa.cli.encode",
     "eval": "craft_jepa.cli.eval",
     "plan": "craft_jepa.cli.plan",
+    "droid-encode": "craft_jepa.cli.droid_encode",
     "droid-eval": "craft_jepa.cli.droid_eval",
     "droid-plan": "craft_jepa.cli.droid_plan",
     "export": "craft_jepa.cli.export",

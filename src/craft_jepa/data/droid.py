@@ -125,8 +125,8 @@ def _read_h5(h5_path: Path, camera: str) -> tuple[np.ndarray, np.ndarray]:
     pose, gripper, extrinsics = arrays[POSE_KEY], arrays[GRIPPER_KEY], arrays[extrinsics_key]
     rows = len(pose)
     if pose.shape != (rows, 6) or gripper.reshape(rows, -1).shape != (rows, 1) or extrinsics.shape != (rows, 6):
-        raise TrajectoryError("bad_h5", f"{h5_path}: shapes {POSE_KEY} {pose.shape}, {GRIPPER_KEY} "
-                                        f"{gripper.shape}, {extrinsics_key} {extrinsics.shape}; want (T, 6), (T,), (T, 6)")
+        raise TrajectoryError("bad_h5", f"{h5_path}: shapes {POSE_KEY} {pose.shape}, {GRIPPER_KEY} {gripper.shape}, "
+                                        f"{extrinsics_key} {extrinsics.shape}; want (T, 6), (T,), (T, 6)")
     return np.column_stack([pose, gripper.reshape(rows)]), extrinsics  # (T, 7), (T, 6)
 
 

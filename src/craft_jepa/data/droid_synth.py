@@ -41,7 +41,8 @@ class DroidSynthConfig:
 
     def __post_init__(self) -> None:
         if self.frames < 2 or self.video_fps < 1:
-            raise ValueError(f"DroidSynthConfig: frames >= 2 and video_fps >= 1 needed, got {self.frames}, {self.video_fps}")
+            raise ValueError(f"DroidSynthConfig: frames >= 2 and video_fps >= 1 needed, "
+                             f"got {self.frames}, {self.video_fps}")
         if self.width < 16 or self.height < 16 or self.width % 2 or self.height % 2:
             raise ValueError(f"DroidSynthConfig: width, height must be even and >= 16, got {self.width}x{self.height}")
 
@@ -108,7 +109,8 @@ def write_droid_dataset(root: str | Path, lengths: Sequence[int], seed: int, *, 
     """ROOT/traj<i>/ of the given lengths (frames) plus ROOT/droid_paths.csv; returns the path list."""
     root = Path(root)
     dirs = [write_droid_trajectory(root / f"traj{i}", DroidSynthConfig(
-        frames=n, video_fps=video_fps, width=width, height=height, seed=seed * 1000 + i)) for i, n in enumerate(lengths)]
+        frames=n, video_fps=video_fps, width=width, height=height, seed=seed * 1000 + i))
+        for i, n in enumerate(lengths)]
     path_list = root / "droid_paths.csv"
     path_list.write_text("".join(f"{d.resolve()}\n" for d in dirs), encoding="utf-8")
     return path_list

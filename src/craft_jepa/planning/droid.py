@@ -149,7 +149,8 @@ def plan_droid_cem(energy_fn: SequenceEnergy, config: DroidCEMConfig) -> DroidPl
 
 
 @torch.no_grad()
-def energy_landscape(energy_fn: SequenceEnergy, maxnorm: float = 0.05, points: int = 21) -> tuple[np.ndarray, np.ndarray]:
+def energy_landscape(energy_fn: SequenceEnergy, maxnorm: float = 0.05,
+                     points: int = 21) -> tuple[np.ndarray, np.ndarray]:
     """(offsets (points,), energies (points, points) indexed [dy, dx]) of one-step actions (dx, dy, 0, 0...)."""
     offsets = np.linspace(-maxnorm, maxnorm, points)
     dx, dy = np.meshgrid(offsets, offsets)  # (points, points) each, rows: dy
