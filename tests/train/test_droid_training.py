@@ -105,3 +105,22 @@ def test_droid_run_evaluates_and_plans(uninterrupted, path_list, tmp_path) -> No
                  "--samples", "8", "--top-k", "2", "--iterations", "1", "--landscape-points", "3",
                  "--out", str(tmp_path / "plan")]) == 0
     assert (tmp_path / "plan" / "plan.json").is_file()
+
+
+def test_bad_trajectories_reach_the_run_log(path_list, tmp_path) -> None:
+    import csv
+    import warnings
+
+    from craft_jepa.data.loader import DataWarning
+
+    with_bad = tmp_path / "paths.csv"
+    with_bad.write_text(path_list.read_text() + f"{tmp_path / 'nowhere'}\n")
+    cfg = droid_config(tmp_path / "run", with_bad, **{"data.val_fraction": 0.0, "schedule.total_steps": 2,
+                                                     "schedule.warmup_steps": 0, "validation.every": 0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        summary = train(cfg, single_process=True)
+    assert summary.bad_inputs.get("not_a_directory", 0) >= 1
+    with open(tmp_path / "run" / "metrics.csv", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["split"] == "train"]
+    assert int(float(rows[-1]["skipped_not_a_directory"])) == summary.bad_inputs["not_a_directory"]
