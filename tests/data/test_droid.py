@@ -95,6 +95,9 @@ def test_training_stream_resumes_exactly_and_has_the_batch_contract(dataset: Pat
         assert a["key"] == b["key"]
         assert (a["start_tick"] == b["start_tick"]).all()
         assert (a["frames"] == b["frames"]).all()
+    with_workers = _batches(build_droid_train_loader(CLIP, DroidConfig(), dirs, **dict(common, num_workers=2)), 4)
+    assert [a["key"] for a in whole] == [b["key"] for b in with_workers]  # any worker count: one stream
+    assert all((a["frames"] == b["frames"]).all() for a, b in zip(whole, with_workers))
     batch = whole[0]
     assert batch["frames"].shape == (3, 4, 3, 32, 32)
     assert batch["actions"].shape == (3, 3, 7) and batch["states"].shape == (3, 4, 7)
