@@ -16,7 +16,8 @@ states (7-D: pose + gripper) and extrinsics are taken at those frames, then ever
 poses are expressed in the camera's frame first. Frames are decoded with PyAV (data/video.py).
 
 Bad input raises `TrajectoryError(kind, message naming the path)`; the loader
-(data/droid_loader.py) counts the kind and moves on. Kinds: `DROID_STAT_KEYS`.
+(data/droid_loader.py) counts the kind and moves on. The kinds (`DROID_STAT_KEYS`), `DroidConfig`
+and the path-list reader live in data/droid_config.py, which needs no optional dependency.
 
 h5py and scipy are the optional extra `droid` (imported here at module level: this module is
 only imported where DROID data is read).
