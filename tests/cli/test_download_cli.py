@@ -4,14 +4,12 @@ byte, as `download` followed by `pack`; Ctrl-C exits 130 and the rerun completes
 from __future__ import annotations
 
 import json
-import sys
 import tarfile
 from pathlib import Path
 
 from craft_jepa.cli.main import main
 from craft_jepa.data.pack import SHARD_MTIME
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
 from testkit.fault_server import FaultServer
 
 

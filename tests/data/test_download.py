@@ -4,7 +4,6 @@ missing segments, Ctrl-C, verify, subsets, dry run. The server is tests/data/fau
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from craft_jepa.data.download_dry_run import dry_run
 from craft_jepa.data.http_fetch import HttpConfig
 from craft_jepa.data.vpt_index import Selection, candidate_order, load_index, parse_index
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from testkit.fault_server import FaultServer
 
 # Short timeouts and no backoff sleeps keep the faults cheap; reads wait 0.5 s at most.

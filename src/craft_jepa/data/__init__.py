@@ -20,5 +20,9 @@
     download_dry_run.py  sizes (bytes, hours) of a download selection, before anything is written
     render.py          a tiny procedural Minecraft-like renderer (numpy)
     synth.py           synthetic VPT-format recordings from the renderer
+    droid.py           DROID-format robot trajectories (h5 states, mp4 frames, Meta's actions; extra `droid`)
+    droid_config.py    DROID settings and the path-list reader (no optional dependency)
+    droid_loader.py    training and validation batches from DROID trajectories
+    droid_synth.py     synthetic DROID-format trajectories (tests, CPU runs)
     engines/           real-engine footage in VPT format (`craft-jepa record`: ViZDoom), optional extra `engine`
 """

@@ -264,10 +264,12 @@ class ClipCollator:
     float32 copy instead of one per clip plus another in `stack`. Picklable (plain floats).
     """
 
-    def __init__(self, mean: Sequence[float], std: Sequence[float], normalize: bool = True) -> None:
+    def __init__(self, mean: Sequence[float], std: Sequence[float], normalize: bool = True,
+                 stat_keys: tuple[str, ...] = STAT_KEYS) -> None:
         self.mean = tuple(float(m) for m in mean)
         self.std = tuple(float(s) for s in std)
         self.normalize = normalize
+        self.stat_keys = stat_keys  # the stream's counter kinds (DROID streams count other kinds)
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         pixels = torch.from_numpy(np.stack([it["frames"] for it in items]))  # uint8 (B, T, H, W, 3)
@@ -279,7 +281,7 @@ class ClipCollator:
             "states": torch.from_numpy(np.stack([it["states"] for it in items])),  # (B, T, S)
             "key": [it["key"] for it in items],
             "start_tick": torch.tensor([it["start_tick"] for it in items], dtype=torch.int64),  # (B,)
-            "stats": {k: torch.tensor([it["stats"][k] for it in items], dtype=torch.int64) for k in STAT_KEYS},
+            "stats": {k: torch.tensor([it["stats"][k] for it in items], dtype=torch.int64) for k in self.stat_keys},
         }
 
 
@@ -328,10 +330,12 @@ def make_data_loader(dataset: IterableDataset, collate: Callable[[list[Any]], An
                       multiprocessing_context=multiprocessing_context if num_workers > 0 else None)
 
 
-def _data_loader(dataset: ClipStream, batch_size: int, num_workers: int, drop_last: bool,
+def _data_loader(dataset: IterableDataset, batch_size: int, num_workers: int, drop_last: bool,
                  multiprocessing_context: str | None, timeout_s: float = 0.0, uint8_frames: bool = False,
                  pin_memory: bool = False) -> DataLoader:
-    collate = ClipCollator(dataset.clip_cfg.mean, dataset.clip_cfg.std, normalize=not uint8_frames)
+    """A clip stream's loader (video clips, DROID clips: `dataset.stat_keys` names its counters)."""
+    collate = ClipCollator(dataset.clip_cfg.mean, dataset.clip_cfg.std, normalize=not uint8_frames,
+                           stat_keys=dataset.stat_keys)
     return make_data_loader(dataset, collate, batch_size, num_workers, drop_last, multiprocessing_context,
                             timeout_s, pin_memory)
 

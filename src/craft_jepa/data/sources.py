@@ -31,6 +31,8 @@ def train_loader_factory(cfg: DataConfig, clip_cfg: ClipConfig, urls: list[str],
         extra["uint8_frames"] = uint8_frames
     elif cfg.source == "features":
         build = build_feature_train_loader
+    elif cfg.source == "droid":
+        return _droid_train_factory(cfg, clip_cfg, urls, pin_memory=pin_memory, uint8_frames=uint8_frames)
     else:
         raise NotImplementedError(f"data.source={cfg.source!r} is not available yet")
 
@@ -38,6 +40,21 @@ def train_loader_factory(cfg: DataConfig, clip_cfg: ClipConfig, urls: list[str],
         return build(clip_cfg, urls, batch_size=cfg.batch_size, num_workers=cfg.num_workers, seed=seed,
                      shuffle_buffer_clips=cfg.shuffle_buffer_clips, timeout_s=cfg.worker_timeout_s,
                      chunk_batches=chunk_batches, start_batch=start_batch, **extra)
+
+    return make
+
+
+def _droid_train_factory(cfg: DataConfig, clip_cfg: ClipConfig, directories: list[str], *, pin_memory: bool,
+                         uint8_frames: bool) -> LoaderFactory:
+    """DROID clips are independent random reads (no shuffle buffer): the stream only needs its start."""
+    from craft_jepa.data.droid_loader import build_droid_train_loader  # needs the optional `droid` extra (h5py)
+
+    def make(seed: int, start_batch: int, chunk_batches: int) -> Iterable[Batch]:
+        del chunk_batches  # every batch is a function of (seed, batch index): nothing to reseed
+        return build_droid_train_loader(clip_cfg, cfg.droid, directories, batch_size=cfg.batch_size,
+                                        num_workers=cfg.num_workers, seed=seed, start_batch=start_batch,
+                                        timeout_s=cfg.worker_timeout_s, uint8_frames=uint8_frames,
+                                        pin_memory=pin_memory)
 
     return make
 
@@ -56,4 +73,10 @@ def build_val_batches(
             clip_cfg, urls, batch_size=batch_size, num_workers=min(cfg.num_workers, 2),
             max_clips=max_clips, seed=seed, timeout_s=cfg.worker_timeout_s,
         )
+    if cfg.source == "droid":
+        from craft_jepa.data.droid_loader import build_droid_val_loader  # needs the optional `droid` extra (h5py)
+
+        return build_droid_val_loader(clip_cfg, cfg.droid, urls, batch_size=batch_size,
+                                      num_workers=min(cfg.num_workers, 2), max_clips=max_clips, seed=seed,
+                                      timeout_s=cfg.worker_timeout_s)
     raise NotImplementedError(f"data.source={cfg.source!r} is not available yet")

@@ -18,6 +18,7 @@ every machine: libx264 runs on one thread, since its output depends on its threa
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import multiprocessing
@@ -276,12 +277,16 @@ def generate_recording(cfg: SynthConfig) -> tuple[list[str], Iterator[np.ndarray
 
 def encode_mp4(frames, path_or_file, *, fps: int = FPS, preset: str = "ultrafast",
                keyint: int | None = 20, crf: int = 23) -> int:
-    """Encode (360, 640, 3) uint8 frames as H.264 yuv420p mp4 with PyAV; returns the frame count."""
+    """Encode (H, W, 3) uint8 frames (VPT's 360 x 640 by default; the first frame sets the size)
+    as H.264 yuv420p mp4 with PyAV; returns the frame count."""
 
     count = 0
+    frames = iter(frames)
+    first = next(frames, None)
+    height, width = (HEIGHT, WIDTH) if first is None else first.shape[:2]
     with av.open(path_or_file, mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         # One x264 thread: with its default (one per core) the encoded bits, and so the decoded
         # pixels, differ between machines with different core counts (up to 12-15 levels).
         stream.codec_context.thread_count = 1
@@ -289,7 +294,7 @@ def encode_mp4(frames, path_or_file, *, fps: int = FPS, preset: str = "ultrafast
         if keyint is not None:
             options["g"] = str(keyint)
         stream.options = options
-        for frame in frames:
+        for frame in itertools.chain([] if first is None else [first], frames):
             video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
             for packet in stream.encode(video_frame):
                 container.mux(packet)

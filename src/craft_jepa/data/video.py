@@ -47,12 +47,16 @@ def resized_shape(width: int, height: int, size: int, max_aspect: float = 1.0) -
     return max(size, round(width * size / crop_w)), max(size, round(height * size / crop_h))
 
 
-def to_rgb_crop(frame: av.VideoFrame, size: int, max_aspect: float = 1.0) -> np.ndarray:
+def to_rgb_crop(frame: av.VideoFrame, size: int | None, max_aspect: float = 1.0) -> np.ndarray:
     """Resize (see resized_shape) and centre-crop: (size, size, 3) uint8 RGB.
+
+    size None: the whole frame at its own size, (height, width, 3) (DROID's golden checks).
 
     libswscale scales in the decoder's YUV 4:2:0 first (area filter; even sizes for the chroma
     planes), then converts the small frame to RGB: measured faster than scaling into RGB directly.
     """
+    if size is None:
+        return frame.to_ndarray(format="rgb24")  # (height, width, 3)
     w, h = resized_shape(frame.width, frame.height, size, max_aspect)
     w, h = w + w % 2, h + h % 2
     small = frame.reformat(width=w, height=h, format="yuv420p", interpolation="AREA")
@@ -127,6 +131,12 @@ class SegmentVideo:
         return len(self._packet_of_frame)
 
     @property
+    def average_fps(self) -> float | None:
+        """The container's average frame rate (what decord's get_avg_fps reports), None if unknown."""
+        rate = self._stream.average_rate
+        return float(rate) if rate else None
+
+    @property
     def width(self) -> int:
         return self._codec.width
 
@@ -195,8 +205,11 @@ class SegmentVideo:
             if index is not None:
                 yield index, frame
 
-    def decode(self, indices: Sequence[int], size: int, max_aspect: float = 1.0) -> np.ndarray:
-        """Frames at `indices` (any order, repeats allowed): (N, size, size, 3) uint8 RGB."""
+    def decode(self, indices: Sequence[int], size: int | None, max_aspect: float = 1.0) -> np.ndarray:
+        """Frames at `indices` (any order, repeats allowed): (N, size, size, 3) uint8 RGB
+        (size None: (N, height, width, 3), uncropped)."""
+        if len(indices) == 0 and size is None:
+            return np.zeros((0, self.height, self.width, 3), np.uint8)
         if len(indices) == 0:
             return np.zeros((0, size, size, 3), np.uint8)
         wanted = sorted(set(int(i) for i in indices))

@@ -8,5 +8,6 @@
     overlap.py      refuse evaluation data that the run trained on
     pictures.py     pictures of what the model imagines (strips, counterfactuals, plans), phase shift
     recording_alignment.py  do a recording's frames move with its recorded camera? (image shift vs yaw, by lag)
+    droid.py        a DROID world model (Meta's released predictor or a run) against baselines, per action dim
     report.py       report.json, report.md and plots
 """

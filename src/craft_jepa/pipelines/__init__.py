@@ -4,6 +4,7 @@ for one product step. Nothing below imports them.
     evaluate.py          `craft-jepa eval`: held-out metrics, offline planning, pictures, report
     decoder_training.py  `craft-jepa decoder train`: the decoder objective on the shared loop, scored
     encode_features.py   `craft-jepa encode`: the feature cache (frozen-encoder tokens in shards)
+    encode_droid.py      `craft-jepa droid-encode`: the feature cache of DROID trajectories
     demo.py              `craft-jepa demo`: the whole pipeline at toy size
     demo_pictures.py     the demo's decoder and pictures step
 """

@@ -79,7 +79,7 @@ class RunConfig:
         if not self.run_dir:
             raise ValueError("run_dir must be a non-empty path")
         require_range("max_nonfinite_steps", self.max_nonfinite_steps, at_least=1)
-        if self.data.source == "video" and self.encoder.img_size != self.clip.size:
+        if self.data.source in ("video", "droid") and self.encoder.img_size != self.clip.size:
             raise ValueError(
                 f"encoder.img_size={self.encoder.img_size} must equal clip.size={self.clip.size}"
             )

@@ -15,6 +15,7 @@ from typing import Any
 from tqdm import tqdm
 
 from craft_jepa.data.clips import STAT_KEYS
+from craft_jepa.data.droid_config import DROID_STAT_KEYS
 from craft_jepa.data.feature_format import FEATURE_STAT_KEYS
 from craft_jepa.train.config import LoggingConfig
 
@@ -25,7 +26,7 @@ CSV_COLUMNS = [
     "lr", "grad_norm",
     "clips_per_s", "data_time_s", "step_time_s", "peak_mem_mb", "skipped_steps", "bad_inputs",
     # skipped input by kind (all ranks, whole run), for either source's counters
-    *(f"skipped_{kind}" for kind in dict.fromkeys(STAT_KEYS + FEATURE_STAT_KEYS)),
+    *(f"skipped_{kind}" for kind in dict.fromkeys(STAT_KEYS + FEATURE_STAT_KEYS + DROID_STAT_KEYS)),
 ]
 
 

@@ -93,6 +93,9 @@ def resolve_scaler(cfg: DataConfig, clip_cfg: ClipConfig, run_dir: Path, *, may_
         scaler = ActionScaler.load(saved)
     elif not may_fit:
         return None
+    elif cfg.source == "droid":
+        # Meta's DROID training feeds the raw actions (metres, radians): no standardization.
+        scaler = ActionScaler.identity(layout)
     elif cfg.source == "features":
         raise ValueError("data.source=features needs data.scaler: feature shards hold no jsonl to fit one on "
                          "(craft-jepa encode writes OUT_DIR/scaler.json, or run craft-jepa fit-scaler on the video shards)")

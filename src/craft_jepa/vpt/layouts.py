@@ -1,10 +1,14 @@
 """Named action and state layouts: StepActions / ticks -> float32 vectors.
 
-An action layout is an ordered list of named features from `FEATURES`. Two are
+An action layout is an ordered list of named features from `FEATURES`. Three are
 built in (REFERENCE.md section 2): `vpt13` (the original README's 13-D) and
 `vpt38` (the original code's 38-D); a config may also give its own list of feature
 names. Continuous features (mouse deltas, camera differences, wheel) are the only
 ones the ActionScaler standardizes; all others are 0/1.
+
+`droid7` is the robot arm's 7-D end-effector action of DROID (data/droid.py computes it from
+the trajectory, not from VPT steps: encoding VPT steps with it is an error), with the state
+layout `droid7` (pose + gripper).
 
 States are separate from actions and have their own size S (0 for `none`): they are
 never padded to the action size.
@@ -59,6 +63,22 @@ def _hotbar_feature(slot: int) -> Feature:
     )
 
 
+# DROID's 7-D action (data/droid.py's poses_to_actions): metres, radians, gripper in [0, 1] units.
+DROID_ACTION_FEATURES = ("ee_dx", "ee_dy", "ee_dz", "ee_droll", "ee_dpitch", "ee_dyaw", "gripper_delta")
+DROID_STATE_FEATURES = ("ee_x", "ee_y", "ee_z", "ee_roll", "ee_pitch", "ee_yaw", "gripper")
+
+
+def _not_from_vpt(name: str) -> Callable[..., float]:
+    def value(_: object) -> float:
+        raise ValueError(f"{name!r} is a DROID robot feature: it comes from trajectory.h5 (data.source droid), "
+                         "not from VPT actions")
+    return value
+
+
+def _robot_feature(name: str) -> Feature:
+    return Feature(name=name, continuous=True, vpt_name=name, value=_not_from_vpt(name))
+
+
 def _build_registry() -> dict[str, Feature]:
     features = [
         Feature("mouse_dx", True, "camera_dx", lambda s: s.dx),
@@ -77,7 +97,9 @@ def _build_registry() -> dict[str, Feature]:
     return {f.name: f for f in features}
 
 
-FEATURES: dict[str, Feature] = _build_registry()
+FEATURES: dict[str, Feature] = _build_registry()  # VPT features: computed from StepActions
+ROBOT_FEATURES: dict[str, Feature] = {name: _robot_feature(name) for name in DROID_ACTION_FEATURES}
+_ALL_FEATURES: dict[str, Feature] = {**FEATURES, **ROBOT_FEATURES}
 
 _CAMERA = ["mouse_dx", "mouse_dy", "yaw_diff", "pitch_diff"]
 _HOTBAR_KEYS = [f"key_{n}" for n in range(1, 10)]
@@ -90,6 +112,7 @@ BUILTIN_ACTION_LAYOUTS: dict[str, list[str]] = {
     + ["button_0", "button_1", "button_2"]
     + [f"hotbar_{slot}" for slot in range(9)]
     + ["gui_open"],
+    "droid7": list(DROID_ACTION_FEATURES),
 }
 
 
@@ -101,14 +124,14 @@ class ActionLayout:
         if not names:
             raise ValueError(f"action layout {name!r} has no features")
         for feature_name in names:
-            if feature_name not in FEATURES:
+            if feature_name not in _ALL_FEATURES:
                 raise ValueError(_unknown_feature_message(feature_name))
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"action layout {name!r} repeats features {duplicates}")
         self.name = name
         self.feature_names: tuple[str, ...] = tuple(names)
-        self._features = [FEATURES[n] for n in names]
+        self._features = [_ALL_FEATURES[n] for n in names]
         self.continuous_mask = np.array([f.continuous for f in self._features], dtype=bool)
 
     @property
@@ -155,13 +178,13 @@ class ActionLayout:
 
 
 def _unknown_feature_message(name: str) -> str:
-    close = difflib.get_close_matches(name, list(FEATURES), n=1)
+    close = difflib.get_close_matches(name, list(_ALL_FEATURES), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown action feature {name!r}{hint}; valid features: {', '.join(FEATURES)}"
+    return f"unknown action feature {name!r}{hint}; valid features: {', '.join(_ALL_FEATURES)}"
 
 
 def get_action_layout(spec: str | Sequence[str]) -> ActionLayout:
-    """'vpt13' | 'vpt38' | a list of feature names (its name is 'custom')."""
+    """'vpt13' | 'vpt38' | 'droid7' | a list of feature names (its name is 'custom')."""
     if isinstance(spec, str):
         if spec not in BUILTIN_ACTION_LAYOUTS:
             close = difflib.get_close_matches(spec, list(BUILTIN_ACTION_LAYOUTS), n=1)
@@ -190,6 +213,7 @@ _STATE_LAYOUTS: dict[str, tuple[tuple[str, ...], Callable[[TickRecord], list[flo
     "none": ((), None),
     "pitch": (("pitch_over_90",), _pitch_state),
     "yaw_pitch": (("sin_yaw", "cos_yaw", "pitch_over_90"), _yaw_pitch_state),
+    "droid7": (DROID_STATE_FEATURES, _not_from_vpt("droid7 state")),
 }
 
 

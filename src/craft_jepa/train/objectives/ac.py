@@ -114,5 +114,6 @@ def build_ac_objective(cfg: RunConfig, info: DistInfo, run_dir: Path, urls: list
                                          + "; ".join(differences))
     seed_everything(cfg.seed)  # identical predictor init on every rank
     predictor = ACPredictor(cfg.predictor)
-    encoder = FrozenEncoder.from_config(cfg.encoder, info.device) if cfg.data.source == "video" else None
+    pixels = cfg.data.source in ("video", "droid")  # features: tokens come pre-encoded
+    encoder = FrozenEncoder.from_config(cfg.encoder, info.device) if pixels else None
     return ACObjective(predictor, encoder, scaler, cfg.loss, info.device, warm_start=cfg.predictor.warm_start)
