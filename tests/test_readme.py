@@ -14,7 +14,7 @@ from craft_jepa.cli.main import COMMANDS, build_parser
 from craft_jepa.train.config import RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", ROOT / "docs" / "fine-tuning.md", ROOT / "docs" / "pretraining.md"]
+DOCS = [ROOT / "README.md", ROOT / "docs" / "fine-tuning.md", ROOT / "docs" / "pretraining.md", ROOT / "docs" / "droid.md"]
 
 
 def _code_lines(text: str) -> list[str]:

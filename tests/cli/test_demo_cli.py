@@ -33,3 +33,29 @@ def test_demo_runs_every_stage_and_prints_baselines(tmp_path, monkeypatch, capsy
                                                 (tmp_path / "out" / "plan.txt").read_text(), re.M)]
     drawn = json.loads((tmp_path / "out" / "eval" / "pictures" / "pictures.json").read_text())["plan"]
     assert len(printed_yaw) == 2 and drawn["planned_yaw_deg"] == pytest.approx(printed_yaw, abs=0.011), (printed_yaw, drawn)
+
+
+def test_demo_refuses_training_data_that_shares_segments_before_any_work(synth_dataset, tmp_path):
+    from craft_jepa.cli.main import main
+
+    shard = synth_dataset.shard_urls[0]
+    with pytest.raises(SystemExit, match=re.escape(shard) + ".*held-out data"):
+        main(["demo", "--out", str(tmp_path / "out"), "--train-data", shard, "--heldout-data", shard])
+    assert not (tmp_path / "out").exists()  # refused before any work
+    with pytest.raises(SystemExit, match="together"):
+        main(["demo", "--out", str(tmp_path / "out"), "--train-data", shard])
+
+
+@pytest.mark.slow
+def test_demo_on_the_users_own_shards(synth_dataset, tmp_path, capsys):
+    """The small-scale recipe on shards the user brings (here: the shared synthetic ones, split)."""
+    from craft_jepa.cli.main import main
+
+    train, heldout = synth_dataset.shard_urls[0], synth_dataset.shard_urls[1]
+    assert main(["demo", "--out", str(tmp_path / "out"), "--steps", "20", "--eval-clips", "8",
+                 "--train-data", train, "--heldout-data", heldout]) == 0
+    assert "copy-last / model" in capsys.readouterr().out
+    report = json.loads((tmp_path / "out" / "eval" / "report.json").read_text())
+    assert report["clips"] == 8  # 4 windows from each of the 2 held-out segments
+    summary = (tmp_path / "out" / "README.md").read_text()
+    assert "the user's recordings" in summary and not (tmp_path / "out" / "data").exists()

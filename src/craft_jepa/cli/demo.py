@@ -1,10 +1,11 @@
-"""`craft-jepa demo [--out DIR] [--minutes M]`: the whole pipeline on CPU, synthetic data, no downloads."""
+"""`craft-jepa demo [--out DIR] [--train-data SPEC --heldout-data SPEC]`: the whole pipeline on CPU,
+on synthetic recordings (no downloads) or on the user's own VPT-format shards."""
 
 from __future__ import annotations
 
 import argparse
 
-HELP = "Run everything on CPU in minutes: synthetic VPT data, scaler, training, evaluation, planning."
+HELP = "Run everything on CPU in minutes: synthetic VPT data (or your shards), scaler, training, evaluation, planning."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,15 +13,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=None,
                         help="training steps (default: configs/tiny-world-model.yaml's schedule.total_steps)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-data", default=None, metavar="SPEC",
+                        help="your VPT-format training shards (glob, braces, folder) instead of synthetic ones")
+    parser.add_argument("--heldout-data", default=None, metavar="SPEC",
+                        help="your held-out shards (no segment shared with --train-data); with --train-data")
+    parser.add_argument("--eval-clips", type=int, default=None, metavar="N",
+                        help="held-out clips to evaluate and plan between, with --heldout-data (default 96: "
+                             ">= 60 turning pairs on footage that turns as players do)")
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, as in every cli module: building the parser imports them all (torch is slow).
+    from craft_jepa.data.shard_survey import DataRefused
     from craft_jepa.eval.report import headline_lines, planning_table
-    from craft_jepa.pipelines.demo import run_demo
+    from craft_jepa.pipelines.demo import run_demo, user_data
 
     if args.steps is not None and args.steps < 1:
         raise SystemExit("craft-jepa demo: --steps must be positive")
-    result = run_demo(args.out, seed=args.seed, steps=args.steps)
+    if args.eval_clips is not None and (args.eval_clips < 2 or args.heldout_data is None):
+        raise SystemExit("craft-jepa demo: --eval-clips needs --heldout-data and at least 2 clips")
+    if (args.train_data is None) != (args.heldout_data is None):
+        raise SystemExit("craft-jepa demo: give --train-data and --heldout-data together (or neither: synthetic data)")
+    data = None
+    if args.train_data is not None:
+        try:
+            data = user_data(args.train_data, args.heldout_data, *([args.eval_clips] if args.eval_clips else []))
+        except (DataRefused, FileNotFoundError, ValueError) as err:
+            raise SystemExit(f"craft-jepa demo: refused before any work: {err}") from None
+    result = run_demo(args.out, seed=args.seed, steps=args.steps, data=data)
     print()
     print("\n".join(headline_lines(result.report)))
     if "planning" in result.report:

@@ -14,6 +14,8 @@ from craft_jepa.encoders.vit import VisionTransformer, ViTSpec
 ENCODER_SPECS: dict[str, ViTSpec] = {
     # head_dim 32: bands 10/10/10 plus 2 unrotated dims, so tests exercise the leftover path.
     "vit_tiny": ViTSpec(dim=96, depth=2, heads=3, mlp_hidden=384),
+    # The same with 8 px patches: an 8x8 token grid at 64 px, so content moves in finer steps.
+    "vit_tiny_p8": ViTSpec(dim=96, depth=2, heads=3, mlp_hidden=384, patch_size=8),
     # head_dim 64 like ViT-L: bands 20/20/20 plus 4 unrotated dims.
     "vit_mini": ViTSpec(dim=192, depth=4, heads=3, mlp_hidden=768),
     "vit_base": ViTSpec(dim=768, depth=12, heads=12, mlp_hidden=3072),

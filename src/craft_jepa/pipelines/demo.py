@@ -1,8 +1,11 @@
-"""`craft-jepa demo`: the whole pipeline on a laptop CPU, on synthetic VPT recordings.
+"""`craft-jepa demo`: the whole pipeline on a laptop CPU, on synthetic VPT recordings or on the
+user's own VPT-format shards (`--train-data SPEC --heldout-data SPEC`: the small-scale recipe).
 
 Each stage calls the same code the real commands use; only the sizes are tiny:
 
-1. synth     synthetic VPT recordings (H.264 640x360 mp4 + jsonl) packed into shards
+1. data      synthetic VPT recordings (H.264 640x360 mp4 + jsonl) packed into shards; or the
+             user's shards, checked before any work (data/shard_survey.py: usable segments,
+             enough of them, nothing shared with the held-out data)
 2. scaler    action standardization fitted on the training shards' jsonl only
 3. encode    the feature cache: every training window encoded once by the frozen encoder
 4. train     the predictor of configs/tiny-world-model.yaml from the cached features
@@ -30,6 +33,7 @@ from craft_jepa.api import WorldModel
 from craft_jepa.configuration import load_config
 from craft_jepa.data.fit_scaler import FitScalerConfig, fit_action_scaler
 from craft_jepa.data.loader import build_val_loader
+from craft_jepa.data.shard_survey import check_recipe_data
 from craft_jepa.data.synth import write_synth_dataset
 from craft_jepa.eval.heldout import EvalConfig
 from craft_jepa.eval.report import headline_lines, planning_table
@@ -61,6 +65,43 @@ class ToyWorld:
         return self.heldout_recordings * self.windows_per_heldout
 
 
+@dataclass(frozen=True)
+class DemoData:
+    """The shards a demo run reads and how held-out clips are cut from them."""
+
+    train_shards: list[str]
+    heldout: list[str]
+    eval_clips: int
+    windows_per_heldout: int
+    description: str  # for the summary: where the recordings come from
+
+    @classmethod
+    def synthetic(cls, train: list[str], heldout: list[str], world: ToyWorld) -> DemoData:
+        return cls(train, heldout, world.eval_clips, world.windows_per_heldout,
+                   f"{world.train_recordings} synthetic training recordings of {world.train_seconds:g} s and "
+                   f"{world.heldout_recordings} held-out ones of {world.heldout_seconds:g} s (data/synth.py)")
+
+
+# Held-out clips a recipe run on the user's data evaluates (and plans between): >= 60 turning
+# pairs need about this many clips on footage that turns as players do.
+USER_EVAL_CLIPS = 96
+
+
+def user_data(train_spec: str | list[str], heldout_spec: str | list[str],
+              min_eval_clips: int = USER_EVAL_CLIPS) -> DemoData:
+    """The user's VPT-format shards, refused (data.shard_survey.DataRefused, naming the shard)
+    before any work when the recipe cannot use them; enough windows per held-out segment for
+    `min_eval_clips` evaluation clips."""
+    cfg = _config([])
+    checked = check_recipe_data(train_spec, heldout_spec, cfg.clip, min_train_windows=cfg.data.batch_size)
+    segments = len(checked.heldout_segments)
+    windows = -(-min_eval_clips // segments)  # ceil: every held-out segment gives the same number
+    description = (f"{len(checked.train_segments)} training segments ({checked.train_seconds() / 60:.1f} min) "
+                   f"in {len(checked.train_shards)} shard(s) and {segments} held-out segments in "
+                   f"{len(checked.heldout_shards)} shard(s), the user's recordings")
+    return DemoData(checked.train_shards, checked.heldout_shards, segments * windows, windows, description)
+
+
 @dataclass
 class DemoResult:
     out: Path
@@ -68,6 +109,7 @@ class DemoResult:
     report: dict
     plan_text: str
     timings: dict[str, float] = field(default_factory=dict)
+    data_description: str = ""
 
 
 def preset_path(name: str = "tiny-world-model.yaml") -> Path:
@@ -140,15 +182,18 @@ def train_model(run_dir: Path, train_features: Path, val_features: Path, scaler:
 
 
 def evaluate(run_dir: Path, heldout: list[str], out: Path, seed: int, world: ToyWorld = ToyWorld(),
-             cem_seeds: tuple[int, ...] = (0, 1, 2), progress: bool = True) -> dict:
+             cem_seeds: tuple[int, ...] = (0, 1, 2), progress: bool = True,
+             clips: int | None = None, windows_per_segment: int | None = None) -> dict:
     """Held-out evaluation and offline planning (camera planned, horizon 2), as `craft-jepa eval`.
+    `clips` / `windows_per_segment` default to the toy world's held-out sizes.
 
     CEM draws 200 samples for 6 iterations (V-JEPA 2-AC: 400 for 10): planning the camera alone
     searches 2 angles x 2 steps, where the smaller search scored the same (docs/world-model.md)."""
 
-    eval_cfg = EvalConfig(clips=world.eval_clips, windows_per_segment=world.windows_per_heldout, seed=seed,
-                          progress=progress)
-    plan_cfg = OfflinePlanConfig(pairs=world.eval_clips, min_yaw_deg=2.0, cem_seeds=cem_seeds, cem=toy_cem())
+    clips = world.eval_clips if clips is None else clips
+    windows = world.windows_per_heldout if windows_per_segment is None else windows_per_segment
+    eval_cfg = EvalConfig(clips=clips, windows_per_segment=windows, seed=seed, progress=progress)
+    plan_cfg = OfflinePlanConfig(pairs=clips, min_yaw_deg=2.0, cem_seeds=cem_seeds, cem=toy_cem())
     report, _ = evaluate_run(run_dir, heldout, out, eval_cfg, plan_cfg, which="latest")
     return report
 
@@ -186,7 +231,9 @@ def write_summary(result: DemoResult) -> Path:
     rows = [
         "# craft-jepa demo results",
         "",
-        "Synthetic VPT recordings, the `configs/tiny-world-model.yaml` predictor over a frozen "
+        f"Data: {result.data_description}.",
+        "",
+        "The `configs/tiny-world-model.yaml` predictor over a frozen "
         "random-weight `vit_tiny` encoder, trained on CPU from the feature cache. Ratios are "
         "baseline / model latent L1 with 95 % bootstrap intervals over held-out clips.",
         "",
@@ -200,7 +247,7 @@ def write_summary(result: DemoResult) -> Path:
     rows += [
         "## Where things are",
         "",
-        f"- recordings and shards: `{result.out / 'data'}`; the feature cache: `{result.out / 'features'}`",
+        f"- the feature cache: `{result.out / 'features'}` (synthetic recordings and shards: `{result.out / 'data'}`)",
         f"- run (config, scaler, checkpoints, metrics.csv, TensorBoard): `{result.run_dir}`",
         f"- evaluation report and plots: `{result.out / 'eval' / 'report.md'}`",
         f"- one plan toward a goal frame: `{result.out / 'plan.txt'}` (frames: plan_start.png, plan_goal.png)",
@@ -224,18 +271,19 @@ DEMO_THREADS = 2
 
 
 def run_demo(out: str | Path, seed: int = 0, steps: int | None = None, world: ToyWorld = ToyWorld(),
-             threads: int = DEMO_THREADS) -> DemoResult:
-    """The whole pipeline; `steps` overrides the preset's training length."""
+             threads: int = DEMO_THREADS, data: DemoData | None = None) -> DemoResult:
+    """The whole pipeline; `steps` overrides the preset's training length. `data`: the user's
+    shards (`user_data`, checked before this is called); None: synthetic recordings of `world`."""
 
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return _run_demo(Path(out).resolve(), seed, steps, world)
+        return _run_demo(Path(out).resolve(), seed, steps, world, data)
     finally:
         torch.set_num_threads(previous)
 
 
-def _run_demo(out: Path, seed: int, steps: int | None, world: ToyWorld) -> DemoResult:
+def _run_demo(out: Path, seed: int, steps: int | None, world: ToyWorld, data: DemoData | None) -> DemoResult:
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -246,10 +294,14 @@ def _run_demo(out: Path, seed: int, steps: int | None, world: ToyWorld) -> DemoR
         timings[name] = now - clock
         clock = now
 
-    _say(f"1/6 writing {world.train_recordings} training and {world.heldout_recordings} held-out "
-         "synthetic recordings and packing shards")
-    train_shards, heldout = make_data(out, seed, world)
-    lap("synth_and_pack")
+    if data is None:
+        _say(f"1/6 writing {world.train_recordings} training and {world.heldout_recordings} held-out "
+             "synthetic recordings and packing shards")
+        data = DemoData.synthetic(*make_data(out, seed, world), world)
+        lap("synth_and_pack")
+    else:
+        _say(f"1/6 your data: {data.description}")
+    train_shards, heldout = data.train_shards, data.heldout
     _say("2/6 fitting the action scaler on the training shards (jsonl only)")
     scaler = out / "scaler.json"
     fit_scaler(train_shards, scaler)
@@ -267,7 +319,8 @@ def _run_demo(out: Path, seed: int, steps: int | None, world: ToyWorld) -> DemoR
     train_model(run_dir, train_features, val_features, scaler, seed, extra)
     lap("train")
     _say("5/6 evaluating on held-out recordings against the baselines, with offline planning")
-    report = evaluate(run_dir, heldout, out / "eval", seed, world)
+    report = evaluate(run_dir, heldout, out / "eval", seed, world, clips=data.eval_clips,
+                      windows_per_segment=data.windows_per_heldout)
     lap("eval")
     _say("6/6 planning from a held-out start frame toward its goal frame")
     plan_text, planned = plan_once(run_dir, heldout[0], out, seed)
@@ -278,6 +331,6 @@ def _run_demo(out: Path, seed: int, steps: int | None, world: ToyWorld) -> DemoR
     draw_pictures(run_dir, train_shards, heldout, out / "eval", report, seed,
                   steps=None if steps is None else max(steps, 20), planned=planned)
     lap("pictures")
-    result = DemoResult(out, run_dir, report, plan_text, timings)
+    result = DemoResult(out, run_dir, report, plan_text, timings, data.description)
     write_summary(result)
     return result
