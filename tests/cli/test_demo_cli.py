@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 
@@ -10,14 +9,20 @@ import pytest
 
 
 @pytest.mark.slow
-def test_demo_runs_every_stage_and_prints_baselines(tmp_path, monkeypatch, capsys):
-    from craft_jepa.pipelines import demo
+def test_demo_runs_every_stage_and_prints_baselines(tmp_path, capsys):
+    """One demo run, on shards the user brings (`--train-data`, `--heldout-data`): here the demo's
+    own synthetic data function at a shrunken size, so both ways in share this run."""
     from craft_jepa.cli.main import main
+    from craft_jepa.pipelines import demo
 
     small = demo.ToyWorld(train_recordings=2, train_seconds=5.0, heldout_recordings=3, heldout_seconds=4.0)
-    monkeypatch.setattr(demo, "run_demo", functools.partial(demo.run_demo, world=small))
-    assert main(["demo", "--out", str(tmp_path / "out"), "--steps", "20"]) == 0
+    train, heldout = demo.make_data(tmp_path / "mine", seed=0, world=small)
+    assert main(["demo", "--out", str(tmp_path / "out"), "--steps", "20", "--eval-clips", "6",
+                 "--train-data", "::".join(train), "--heldout-data", "::".join(heldout)]) == 0
     printed = capsys.readouterr().out
+    report = json.loads((tmp_path / "out" / "eval" / "report.json").read_text())
+    assert report["clips"] == 6  # 2 windows from each of the 3 held-out segments
+    assert "the user's recordings" in (tmp_path / "out" / "README.md").read_text()
     assert "copy-last / model" in printed and "majority sign" in printed and "planned (CEM" in printed
     summary = (tmp_path / "out" / "README.md").read_text()
     assert "shuffled / model" in summary and "no motion" in summary
@@ -44,18 +49,3 @@ def test_demo_refuses_training_data_that_shares_segments_before_any_work(synth_d
     assert not (tmp_path / "out").exists()  # refused before any work
     with pytest.raises(SystemExit, match="together"):
         main(["demo", "--out", str(tmp_path / "out"), "--train-data", shard])
-
-
-@pytest.mark.slow
-def test_demo_on_the_users_own_shards(synth_dataset, tmp_path, capsys):
-    """The small-scale recipe on shards the user brings (here: the shared synthetic ones, split)."""
-    from craft_jepa.cli.main import main
-
-    train, heldout = synth_dataset.shard_urls[0], synth_dataset.shard_urls[1]
-    assert main(["demo", "--out", str(tmp_path / "out"), "--steps", "20", "--eval-clips", "8",
-                 "--train-data", train, "--heldout-data", heldout]) == 0
-    assert "copy-last / model" in capsys.readouterr().out
-    report = json.loads((tmp_path / "out" / "eval" / "report.json").read_text())
-    assert report["clips"] == 8  # 4 windows from each of the 2 held-out segments
-    summary = (tmp_path / "out" / "README.md").read_text()
-    assert "the user's recordings" in summary and not (tmp_path / "out" / "data").exists()

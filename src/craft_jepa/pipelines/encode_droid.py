@@ -31,8 +31,16 @@ from craft_jepa.data.droid import DroidTrajectory, frame_step
 from craft_jepa.data.droid_config import DroidConfig, TrajectoryError, read_path_list
 from craft_jepa.data.feature_format import pack_run
 from craft_jepa.encoders import EncoderConfig
-from craft_jepa.train.distributed import resolve_device
-from craft_jepa.pipelines.encode_features import DecodedRun, EncodeConfig, EncodeSummary, RunEncoder, _PartialShard, output_paths
+from craft_jepa.pipelines.encode_features import (
+    DecodedRun,
+    EncodeConfig,
+    EncodeSummary,
+    RunEncoder,
+    _PartialShard,
+    encoding_device,
+    output_paths,
+    rank_share,
+)
 from craft_jepa.vpt.layouts import get_action_layout
 from craft_jepa.vpt.scaler import ActionScaler
 
@@ -85,15 +93,12 @@ def encode_droid_features(clip_cfg: ClipConfig, droid: DroidConfig, encoder_cfg:
     groups = [paths[i:i + trajectories_per_shard] for i in range(0, len(paths), trajectories_per_shard)]
     outputs = output_paths(cfg.out, len(groups))
     summary = EncodeSummary()
-    mine = list(range(rank, len(groups), world_size))
-    summary.shards_skipped = [outputs[k] for k in mine if os.path.exists(outputs[k])]
-    todo = [k for k in mine if not os.path.exists(outputs[k])]
+    todo = rank_share(outputs, rank, world_size, summary)
     if rank == 0:
         _write_identity_scaler(clip_cfg, cfg.out)
     if not todo:
         return summary
-    device = resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", rank if world_size > 1 else 0)))
-    encode = RunEncoder(clip_cfg, encoder_cfg, cfg, device)
+    encode = RunEncoder(clip_cfg, encoder_cfg, cfg, encoding_device(cfg, rank, world_size))
     for k in todo:
         os.makedirs(os.path.dirname(os.path.abspath(outputs[k])), exist_ok=True)
         shard = _PartialShard(outputs[k])

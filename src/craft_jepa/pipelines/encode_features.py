@@ -245,6 +245,19 @@ class _PartialShard:
         os.remove(self.partial)
 
 
+def rank_share(outputs: list[str], rank: int, world_size: int, summary: EncodeSummary) -> list[int]:
+    """Indices of the output shards this rank writes and has not written yet (a rerun resumes);
+    the finished ones are recorded in `summary.shards_skipped`."""
+    mine = list(range(rank, len(outputs), world_size))
+    summary.shards_skipped = [outputs[k] for k in mine if os.path.exists(outputs[k])]
+    return [k for k in mine if not os.path.exists(outputs[k])]
+
+
+def encoding_device(cfg: EncodeConfig, rank: int, world_size: int) -> torch.device:
+    """The device of this rank (LOCAL_RANK under torchrun)."""
+    return resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", rank if world_size > 1 else 0)))
+
+
 def encode_features(clip_cfg: ClipConfig, encoder_cfg: EncoderConfig, cfg: EncodeConfig, *,
                     rank: int | None = None, world_size: int | None = None) -> EncodeSummary:
     """Encode this rank's share of the input shards (RANK / WORLD_SIZE from torchrun if unset)."""
@@ -259,13 +272,10 @@ def encode_features(clip_cfg: ClipConfig, encoder_cfg: EncoderConfig, cfg: Encod
     if clash:
         raise ValueError(f"output pattern {cfg.out!r} would overwrite input shards: {sorted(clash)[:3]}")
     summary = EncodeSummary()
-    mine = list(range(rank, len(inputs), world_size))
-    summary.shards_skipped = [outputs[k] for k in mine if os.path.exists(outputs[k])]
-    todo = {k: inputs[k] for k in mine if not os.path.exists(outputs[k])}
+    todo = {k: inputs[k] for k in rank_share(outputs, rank, world_size, summary)}
     if not todo:
         return summary
-    device = resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", rank if world_size > 1 else 0)))
-    encode = RunEncoder(clip_cfg, encoder_cfg, cfg, device)
+    encode = RunEncoder(clip_cfg, encoder_cfg, cfg, encoding_device(cfg, rank, world_size))
     for k in todo:
         os.makedirs(os.path.dirname(os.path.abspath(outputs[k])), exist_ok=True)
     # batch_size=None: items pass through one by one; workers interleave their shards.
