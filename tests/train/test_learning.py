@@ -1,8 +1,10 @@
-"""The tiny preset learns: on the synthetic shards, the teacher-forcing loss falls below
+"""The tiny preset learns: on the synthetic shards, the teacher-forcing loss falls well below
 the copy-last-frame baseline (predict z[t+1] = z[t]).
 
-Measured on a 2-core box: mean over steps 176-200 teacher forcing 0.402 vs copy-last 0.444
-(steps 1-25: 0.642); about 50 s when the machine is otherwise idle.
+At 200 steps it beat copy-last by a thin margin (0.402-0.416 against 0.444-0.479: ratio 0.84-0.87),
+so it trains 400. Measured (2-core AMD EPYC, 2026-12-07), mean over the last 25 steps: teacher
+forcing 0.329 against copy-last 0.426 (ratio 0.77; steps 1-25: 0.640), the same to the printed
+digit with 1 and 2 torch threads; 87-97 s. The bars: ratio < 0.85, and a fall to < 0.6 x the start.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from testkit.train_configs import tiny_config
 
 from craft_jepa.train.loop import train
 
-STEPS = 200
+STEPS = 400
 WINDOW = 25
 
 
@@ -33,5 +35,5 @@ def test_tiny_preset_beats_copy_last_baseline(synth_dataset, tmp_path):
     mean = lambda rows, key: sum(r[key] for r in rows) / len(rows)  # noqa: E731
     tf_first, tf_last, copy_last = mean(first, "teacher_forcing"), mean(last, "teacher_forcing"), mean(last, "copy_last")
     print(f"teacher forcing {tf_first:.3f} -> {tf_last:.3f}; copy-last {copy_last:.3f}")
-    assert tf_last < 0.75 * tf_first
-    assert tf_last < copy_last
+    assert tf_last < 0.6 * tf_first
+    assert tf_last < 0.85 * copy_last

@@ -17,6 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="your VPT-format training shards (glob, braces, folder) instead of synthetic ones")
     parser.add_argument("--heldout-data", default=None, metavar="SPEC",
                         help="your held-out shards (no segment shared with --train-data); with --train-data")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting of configs/tiny-world-model.yaml, e.g. --set encoder.name=vit_tiny_p8 "
+                             "--set predictor.grid_size=8 (repeatable)")
     parser.add_argument("--eval-clips", type=int, default=None, metavar="N",
                         help="held-out clips to evaluate and plan between, with --heldout-data (default 96: "
                              ">= 60 turning pairs on footage that turns as players do)")
@@ -40,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
             data = user_data(args.train_data, args.heldout_data, *([args.eval_clips] if args.eval_clips else []))
         except (DataRefused, FileNotFoundError, ValueError) as err:
             raise SystemExit(f"craft-jepa demo: refused before any work: {err}") from None
-    result = run_demo(args.out, seed=args.seed, steps=args.steps, data=data)
+    result = run_demo(args.out, seed=args.seed, steps=args.steps, data=data, overrides=tuple(args.overrides))
     print()
     print("\n".join(headline_lines(result.report)))
     if "planning" in result.report:

@@ -271,19 +271,22 @@ DEMO_THREADS = 2
 
 
 def run_demo(out: str | Path, seed: int = 0, steps: int | None = None, world: ToyWorld = ToyWorld(),
-             threads: int = DEMO_THREADS, data: DemoData | None = None) -> DemoResult:
+             threads: int = DEMO_THREADS, data: DemoData | None = None, overrides: tuple[str, ...] = ()) -> DemoResult:
     """The whole pipeline; `steps` overrides the preset's training length. `data`: the user's
-    shards (`user_data`, checked before this is called); None: synthetic recordings of `world`."""
+    shards (`user_data`, checked before this is called); None: synthetic recordings of `world`.
+    `overrides`: `key=value` settings of the preset (encoder and predictor too: the feature cache
+    is encoded with them), e.g. ("encoder.name=vit_tiny_p8", "predictor.grid_size=8")."""
 
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return _run_demo(Path(out).resolve(), seed, steps, world, data)
+        return _run_demo(Path(out).resolve(), seed, steps, world, data, list(overrides))
     finally:
         torch.set_num_threads(previous)
 
 
-def _run_demo(out: Path, seed: int, steps: int | None, world: ToyWorld, data: DemoData | None) -> DemoResult:
+def _run_demo(out: Path, seed: int, steps: int | None, world: ToyWorld, data: DemoData | None,
+              overrides: list[str]) -> DemoResult:
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -307,14 +310,15 @@ def _run_demo(out: Path, seed: int, steps: int | None, world: ToyWorld, data: De
     fit_scaler(train_shards, scaler)
     lap("fit_scaler")
     _say("3/6 encoding every training window once with the frozen encoder (the feature cache)")
-    train_features = encode_cache(train_shards, out / "features" / "train", "all")
-    val_features = encode_cache(heldout, out / "features" / "heldout", "val")
+    train_features = encode_cache(train_shards, out / "features" / "train", "all", overrides=overrides)
+    val_features = encode_cache(heldout, out / "features" / "heldout", "val", overrides=overrides)
     lap("encode")
     run_dir = out / "run"
     extra = [] if steps is None else [f"schedule.total_steps={steps}", f"schedule.warmup_steps={min(20, steps // 10)}",
                                       f"schedule.decay_steps={max(steps * 15 // 100, 1)}",
                                       f"validation.every={max(steps // 4, 1)}", f"checkpoint.latest_every={max(steps // 4, 1)}",
                                       f"checkpoint.every={steps}"]
+    extra = [*overrides, *extra]
     _say(f"4/6 training the predictor from the cached features ({_config(extra).schedule.total_steps} steps)")
     train_model(run_dir, train_features, val_features, scaler, seed, extra)
     lap("train")
