@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from craft_jepa.encoders.checkpoint import load_encoder_weights
 from craft_jepa.encoders.registry import ENCODER_ALIASES, ENCODER_SPECS, build_encoder, encoder_spec
-from craft_jepa.encoders.vit import VisionTransformer, ViTSpec
+from craft_jepa.encoders.vit import PatchGrid, VisionTransformer, ViTSpec
 from craft_jepa.hub import parse_hub_ref
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -33,7 +33,7 @@ def normalize_targets(tokens: Tensor) -> Tensor:
 
 
 @dataclass
-class EncoderConfig:
+class EncoderConfig(PatchGrid):
     """Which encoder, its input size, and where its weights come from."""
 
     name: str = "vit_large"
@@ -72,13 +72,6 @@ class EncoderConfig:
     def embed_dim(self) -> int:
         return self.spec.dim
 
-    @property
-    def grid_size(self) -> int:
-        return self.img_size // self.spec.patch_size
-
-    @property
-    def tokens_per_frame(self) -> int:
-        return self.grid_size**2
 
 
 class FrozenEncoder(nn.Module):

@@ -42,6 +42,22 @@ class ViTSpec:
             raise ValueError(f"ViTSpec: head_dim={self.dim // self.heads} too small for 3-D RoPE")
 
 
+class PatchGrid:
+    """The token grid of one frame, for anything holding an `img_size` and a ViT `spec`
+    (the encoder itself and its config)."""
+
+    img_size: int
+    spec: ViTSpec
+
+    @property
+    def grid_size(self) -> int:
+        return self.img_size // self.spec.patch_size
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.grid_size**2
+
+
 class PatchEmbed3D(nn.Module):
     """Conv3d tokenizer with kernel = stride = (tubelet, patch, patch) (Meta's shape)."""
 
@@ -117,7 +133,7 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
-class VisionTransformer(nn.Module):
+class VisionTransformer(PatchGrid, nn.Module):
     """V-JEPA 2 encoder. ``forward(frames (B,T,C,H,W)) -> tokens (B,T,N,D)`` per frame."""
 
     def __init__(self, spec: ViTSpec, img_size: int, name: str = "custom") -> None:
@@ -135,14 +151,6 @@ class VisionTransformer(nn.Module):
         self.norm = nn.LayerNorm(spec.dim, eps=spec.layer_norm_eps)
         # Recompute block activations in backward (pre-training a ViT-L/g); no effect without grad.
         self.activation_checkpointing = False
-
-    @property
-    def grid_size(self) -> int:
-        return self.img_size // self.spec.patch_size
-
-    @property
-    def tokens_per_frame(self) -> int:
-        return self.grid_size**2
 
     def reset_parameters(self, generator: torch.Generator | None = None, std: float = 0.02) -> None:
         """Meta's init (encoders/init.py)."""
