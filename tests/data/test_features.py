@@ -31,7 +31,7 @@ from craft_jepa.data.features import (
     build_feature_val_loader,
     check_feature_shards,
 )
-from craft_jepa.vpt.actions import frame_ticks_for_clip, segment_frame_ticks
+from craft_jepa.vpt.actions import frame_ticks_for_clip
 from craft_jepa.vpt.layouts import get_action_layout
 
 T, GRID, D = 4, 2, 8
@@ -140,12 +140,16 @@ def test_unpack_names_the_bad_member():
 
 @settings(max_examples=60, deadline=None)
 @given(usable=st.integers(10, 400), frames=st.integers(2, 9), fps=st.sampled_from([5.0, 10.0, 20.0, 4.0]),
-       extra=st.integers(0, 40))
-def test_all_runs_hold_every_window_exactly_once(usable, frames, fps, extra):
+       extra=st.integers(0, 40), phase_share=st.floats(0.0, 1.0))
+def test_all_runs_hold_every_window_exactly_once(usable, frames, fps, extra, phase_share):
     cfg = ClipConfig(frames=frames, fps=fps, size=32)
     per_sample = frames + extra
     max_start = usable - cfg.span_ticks
-    runs = plan_runs("k", max(max_start, 0), usable, cfg, "all", frames_per_sample=per_sample, seed=0)
+    stride = int(20 / fps)
+    phases = 1 + round(phase_share * (stride - 1))  # 1 .. stride frame grids
+    runs = plan_runs("k", max(max_start, 0), usable, cfg, "all", frames_per_sample=per_sample, seed=0,
+                     phases=phases)
+    assert runs == sorted(runs)
     starts = Counter()
     for run in runs:
         assert frames <= len(run) <= per_sample
@@ -153,10 +157,14 @@ def test_all_runs_hold_every_window_exactly_once(usable, frames, fps, extra):
         for i in range(len(run) - frames + 1):
             assert run[i:i + frames] == frame_ticks_for_clip(run[i], frames, fps)
             starts[run[i]] += 1
-    grid = segment_frame_ticks(usable, fps)
-    expected = [t for t in grid if t <= max_start]  # every grid start a video clip could have
+    # every start a video clip could have on the first `phases` tick offsets, once each
+    expected = [t for t in range(usable) if t % stride < phases and t <= max_start
+                and frame_ticks_for_clip(t, frames, fps)[-1] < usable]
     assert sorted(starts) == expected
     assert set(starts.values()) <= {1}
+    with pytest.raises(ValueError, match="phases"):
+        plan_runs("k", max(max_start, 0), usable, cfg, "all", frames_per_sample=per_sample, seed=0,
+                  phases=stride + 1)
 
 
 def test_sampled_windows_are_seeded_per_segment():

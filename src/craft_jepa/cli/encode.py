@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="frames per encoder forward")
     parser.add_argument("--frames-per-sample", type=int, default=64,
                         help="longest run per tar sample with --windows all (runs overlap by clip.frames-1)")
+    parser.add_argument("--phases", type=int, default=1,
+                        help="with --windows all: frame grids starting at ticks 0..K-1 (K <= 20/clip.fps); "
+                             "K times the windows of short footage, as the video loader's random starts see them")
     parser.add_argument("--seed", type=int, default=0, help="picks the windows of --windows val|N")
     parser.add_argument("--workers", type=int, default=2,
                         help="video decoding processes per rank (each takes whole input shards)")
@@ -56,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         encode_cfg = EncodeConfig(
             data=args.data, out=args.out, windows=args.windows, dtype=args.dtype, pool=args.pool,
             batch_size=args.batch_size, frames_per_sample=args.frames_per_sample, seed=args.seed,
+            phases=args.phases,
             device=args.device or cfg.device, workers=args.workers, progress=not args.no_progress,
         )
     except (ConfigError, ValueError, OSError) as err:

@@ -19,7 +19,10 @@ between two frames (a step of a window is the step of the run), and states are p
 `plan_runs` chooses the runs of a segment:
 - `all`: every window on the frame grid that starts at tick 0, packed into runs of at most
   `frames_per_sample` frames that overlap by T-1 frames, so every window lies in exactly one
-  run (storage overhead (T-1) / (L-T+1): 12 % for L = 64, T = 8).
+  run (storage overhead (T-1) / (L-T+1): 12 % for L = 64, T = 8). With `phases` = k > 1, the
+  grids that start at ticks 1 .. k-1 too (at most the tick stride 20 / fps): the video loader
+  starts clips at any tick, a cache of phase 0 holds only 1 / stride of those windows, which
+  matters when the footage is short (docs/world-model.md).
 - `val`: the one window `build_val_loader` takes from the segment (same seed, same tick).
 - `N`: N windows drawn per segment (seeded by seed and key), one run of T frames each.
 
@@ -172,7 +175,7 @@ def _key_rng(key: str, seed: int) -> np.random.Generator:
 
 
 def plan_runs(key: str, max_start: int, usable: int, cfg: ClipConfig, windows: str, *,
-              frames_per_sample: int, seed: int) -> list[list[int]]:
+              frames_per_sample: int, seed: int, phases: int = 1) -> list[list[int]]:
     """Frame ticks of each run to encode from one segment (see the module docstring).
 
     `max_start` is the segment's last valid clip start (Segment.max_start), `usable` its
@@ -190,6 +193,11 @@ def plan_runs(key: str, max_start: int, usable: int, cfg: ClipConfig, windows: s
                          f"{stride:.3f} ticks per frame; use fps 20/k or windows=N")
     if frames_per_sample < cfg.frames:
         raise ValueError(f"frames_per_sample={frames_per_sample} must be >= clip.frames={cfg.frames}")
-    grid = segment_frame_ticks(usable, cfg.fps)  # every frame tick < usable, from tick 0
+    if not 1 <= phases <= stride:
+        raise ValueError(f"phases={phases} must be in [1, {int(stride)}] (the tick stride at clip.fps={cfg.fps})")
     step = frames_per_sample - (cfg.frames - 1)  # consecutive runs share T-1 frames
-    return [grid[first:first + frames_per_sample] for first in range(0, len(grid) - cfg.frames + 1, step)]
+    runs = []
+    for phase in range(phases):
+        grid = segment_frame_ticks(usable, cfg.fps, start_tick=phase)  # every frame tick < usable, from `phase`
+        runs += [grid[first:first + frames_per_sample] for first in range(0, len(grid) - cfg.frames + 1, step)]
+    return sorted(runs)

@@ -59,6 +59,7 @@ class EncodeConfig:
     pool: int = 1  # average K x K patches: K^2 fewer tokens per frame
     batch_size: int = 64  # frames per encoder forward
     frames_per_sample: int = 64  # longest run (windows=all); runs overlap by clip.frames - 1
+    phases: int = 1  # windows=all: frame grids from ticks 0 .. phases-1 (see data.feature_format)
     seed: int = 0  # windows=val|N: the same seed as validation.seed picks the same windows
     device: str = "auto"
     workers: int = 2  # decoding processes (each takes whole input shards); 0: decode in this process
@@ -73,7 +74,9 @@ class EncodeConfig:
             raise ValueError(f"EncodeConfig.dtype={self.dtype!r} must be one of {sorted(TOKEN_DTYPES)}")
         if self.workers < 0:
             raise ValueError(f"EncodeConfig.workers={self.workers} must be >= 0")
-        for name in ("pool", "batch_size", "frames_per_sample"):
+        if self.phases != 1 and self.windows != "all":
+            raise ValueError(f"EncodeConfig.phases={self.phases} needs windows='all', got {self.windows!r}")
+        for name in ("pool", "batch_size", "frames_per_sample", "phases"):
             if getattr(self, name) < 1:
                 raise ValueError(f"EncodeConfig.{name}={getattr(self, name)} must be >= 1")
         output_paths(self.out, 1)  # raises on a pattern without a shard number
@@ -171,7 +174,8 @@ class DecodedRuns(IterableDataset):
                           decoder_threads=self.cfg.decoder_threads)
         try:
             plans = plan_runs(key, segment.max_start(self.clip_cfg), segment.usable, self.clip_cfg,
-                              self.cfg.windows, frames_per_sample=self.cfg.frames_per_sample, seed=self.cfg.seed)
+                              self.cfg.windows, frames_per_sample=self.cfg.frames_per_sample, seed=self.cfg.seed,
+                              phases=self.cfg.phases)
             for ticks in plans:
                 run_cfg = dataclasses.replace(self.clip_cfg, frames=len(ticks))
                 (clip,) = segment.cut([ticks[0]], run_cfg, action_layout, state_layout)
