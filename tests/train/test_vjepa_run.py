@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,11 @@ def test_short_cpu_run_beats_the_mean_token_baseline(synth_dataset, tmp_path):
     first = sum(h["loss"] for h in summary.history[:10]) / 10
     last = sum(h["loss"] for h in summary.history[-10:]) / 10
     assert last < 0.9 * first, (first, last)
+    # the spread of the targets is logged beside the loss, and they did not collapse
+    assert val["target_std"] > 0.1 and val["target_rank"] > 4.0, val
+    with open(Path(cfg.run_dir) / "metrics.csv", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["split"] == "train"]
+    assert rows and all(float(r["target_rank"]) > 1.0 for r in rows)
 
 
 def test_front_doors_refuse_the_other_objective(tmp_path, capsys):

@@ -22,6 +22,7 @@ from craft_jepa.train.config import LoggingConfig
 CSV_COLUMNS = [
     "step", "split", "loss", "teacher_forcing", "rollout", "copy_last",
     "mean_token", "loss_mask0", "loss_mask1",  # objective vjepa (further mask generators: TensorBoard only)
+    "target_std", "target_rank",  # objective vjepa: is the target representation collapsing?
     "l1", "ssim", "mean_frame", "psnr",  # objective decoder
     "lr", "grad_norm",
     "clips_per_s", "data_time_s", "step_time_s", "peak_mem_mb", "skipped_steps", "bad_inputs",

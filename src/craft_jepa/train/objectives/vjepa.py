@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from craft_jepa.data.video_augment import random_resized_crop
 from craft_jepa.encoders.checkpoint import load_state_dict_strict, strip_meta_prefixes
+from craft_jepa.encoders.collapse import collapse_stats
 from craft_jepa.encoders.registry import build_encoder
 from craft_jepa.encoders.vit import VisionTransformer
 from craft_jepa.models.mask_predictor import MaskTokenPredictor
@@ -91,6 +92,9 @@ class VJEPALossModule(nn.Module):
         out = {"loss": torch.stack(losses).mean(), "mean_token": torch.stack(baselines).mean()}
         for g, value in enumerate(losses):
             out[f"loss_mask{g}"] = value.detach()
+        # No collapse: the targets' spread, logged beside the loss (encoders/collapse.py).
+        stats = collapse_stats(targets)
+        out["target_std"], out["target_rank"] = stats["feature_std"], stats["effective_rank"]
         return out
 
 
@@ -121,7 +125,8 @@ class VJEPAObjective(Objective):
         for p in self.target_encoder.parameters():
             p.requires_grad_(False)
         self.module = VJEPALossModule(self.encoder, self.predictor, self.grid, cfg.loss_exp)
-        self.loss_names = ("loss", "mean_token", *[f"loss_mask{g}" for g in range(len(cfg.masks))])
+        self.loss_names = ("loss", "mean_token", *[f"loss_mask{g}" for g in range(len(cfg.masks))],
+                           "target_std", "target_rank")
         self.draws = 0  # training micro-batches prepared so far (seeds this batch's masks and crops)
         self._val_draws: int | None = None  # set while validating
 
