@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import tarfile
 
 import pytest
 
@@ -23,6 +24,13 @@ def test_demo_runs_every_stage_and_prints_baselines(tmp_path, capsys):
     report = json.loads((tmp_path / "out" / "eval" / "report.json").read_text())
     assert report["clips"] == 6  # 2 windows from each of the 3 held-out segments
     assert "the user's recordings" in (tmp_path / "out" / "README.md").read_text()
+    # the user's footage is finite: the training cache takes windows from every tick offset of
+    # the 5 fps grid (runs keyed <segment>_<first tick>), and the probe fits on those clips
+    members = [m for shard in (tmp_path / "out" / "features" / "train").glob("*.tar")
+               for m in tarfile.open(shard).getnames() if m.endswith(".json")]
+    assert {int(m.rsplit("_", 1)[1].split(".")[0]) % 4 for m in members} == {0, 1, 2, 3}
+    assert report["probe"]["fit_on"] == {"source": "training data"}
+    assert report["probe"]["fit_segments"]["count"] == 2
     assert "copy-last / model" in printed and "majority sign" in printed and "planned (CEM" in printed
     summary = (tmp_path / "out" / "README.md").read_text()
     assert "shuffled / model" in summary and "no motion" in summary

@@ -99,7 +99,7 @@ def test_probe_reads_actions_from_real_and_exact_predicted_futures():
     out = inverse_dynamics_probe(z.mean(2), predicted.mean(2), actions, NAMES, CONT, KEYS, seed=0)
     assert out["real"]["action_f1"] > 0.8
     assert out["predicted"]["action_f1"] > 0.8
-    assert out["copy_last"]["action_f1"] < out["real"]["action_f1"] - 0.2
+    assert out["no_future"]["action_f1"] < out["real"]["action_f1"] - 0.2
     assert out["real"]["camera_error_deg"] < 0.5 * out["majority"]["camera_error_deg"]
     assert out["fit_clips"]["count"] + out["scored_clips"]["count"] == 40
     assert {"f1_movement", "f1_buttons", "f1_state"} <= set(out["real"])
@@ -116,8 +116,8 @@ def test_probe_splits_by_segment_and_keeps_state_out_of_the_action_score():
     z = torch.randn(c, t, 8, generator=g) * 0.01
     z[:, :-1, 0] += actions[..., gui] * 3.0
     out = inverse_dynamics_probe(z, z[:, 1:], actions, NAMES, CONT, KEYS, seed=0)
-    assert out["copy_last"]["state_f1"] > 0.9  # read from the present frame...
-    assert not out["copy_last"]["action_f1"] > 0.6  # ...and kept out of the action score
+    assert out["no_future"]["state_f1"] > 0.9  # read from the present frame...
+    assert not out["no_future"]["action_f1"] > 0.6  # ...and kept out of the action score
     fit, scored = out["fit_segments"]["count"], out["scored_segments"]["count"]
     assert fit + scored == 10 and fit >= 1 and scored >= 1
 
@@ -174,3 +174,42 @@ def test_probe_ridge_is_chosen_by_cross_validation_over_segments():
     out = inverse_dynamics_probe(z.mean(2), z[:, 1:].mean(2), actions, NAMES, CONT, KEYS, seed=0)
     assert out["ridge"]["min"] <= 0.1
     assert out["real"]["camera_error_deg"] < 0.5 * out["majority"]["camera_error_deg"]
+
+
+def test_probe_fitted_on_other_clips_scores_every_clip():
+    # Fitted on the clips of one recording set (the training data), scored on all clips of
+    # another: reads the actions of a linear world from real pairs, not from the present alone.
+    world = LinearWorld(n=2, d=16, seed=2)
+    z_fit, a_fit, _ = world.clips(c=60, t=5, noise=0.01)
+    z, actions, states = world.clips(c=20, t=5, noise=0.01)
+    predicted = world(z[:, :-1], actions, states[:, :-1])
+    fit_keys = [f"train-{i // 4}" for i in range(60)]
+    out = inverse_dynamics_probe(z.mean(2), predicted.mean(2), actions, NAMES, CONT, KEYS[:20], seed=0,
+                                 fit=(z_fit.mean(2), a_fit, fit_keys))
+    assert out["fit_on"] == {"source": "training data"}
+    assert out["scored_clips"]["count"] == 20 and out["fit_clips"]["count"] == 60
+    assert out["fit_segments"]["count"] == 15 and out["scored_segments"]["count"] == 5
+    assert out["real"]["action_f1"] > 0.8 and out["no_future"]["action_f1"] < out["real"]["action_f1"] - 0.2
+    gain = out["real_minus_no_future_action_f1"]
+    assert gain["lo"] > 0.2 and gain["lo"] <= gain["value"] <= gain["hi"]
+    with pytest.raises(ValueError, match="keys for"):
+        inverse_dynamics_probe(z.mean(2), predicted.mean(2), actions, NAMES, CONT, KEYS[:20],
+                               fit=(z_fit.mean(2), a_fit, fit_keys[:-1]))
+
+
+def test_no_future_row_reads_what_the_present_frame_shows():
+    # Each step's binary actions are written into z_t (like a firing weapon on screen) and no
+    # action changes the next frame: the future adds nothing, so a fitted present-only probe
+    # reads the actions as well as the probe with the future (gain interval around 0).
+    g = torch.Generator().manual_seed(0)
+    c, t, d = 80, 5, 12
+    actions = (torch.rand(c, t - 1, len(NAMES), generator=g) < 0.3).float()
+    actions[..., :4] = torch.randn(c, t - 1, 4, generator=g)
+    binary = [i for i, cont in enumerate(CONT) if not cont][:d]
+    z = torch.randn(c, t, d, generator=g) * 0.05
+    z[:, :-1, :len(binary)] += actions[..., binary] * 2.0
+    keys = [f"segment-{i // 4}" for i in range(c)]
+    out = inverse_dynamics_probe(z, z[:, 1:], actions, NAMES, CONT, keys, seed=0)
+    assert out["no_future"]["action_f1"] > 0.8
+    gain = out["real_minus_no_future_action_f1"]
+    assert gain["lo"] <= 0.0 <= gain["hi"] or abs(gain["value"]) < 0.05

@@ -40,7 +40,7 @@ def test_report_files_and_contents(export_dir, synth_dataset, tmp_path):
                                                  "zero_actions", "shuffled_actions"}
         assert all(len(v["l1"]) == 3 for v in report["horizons"][mode].values())
     assert {"camera", "movement", "hotbar", "buttons", "gui"} <= set(report["sensitivity"])
-    assert {"real", "predicted", "copy_last", "majority"} <= set(report["probe"])
+    assert {"real", "predicted", "no_future", "majority"} <= set(report["probe"])
     summary = report["planning"]["summary"]
     assert summary["pairs"] == 3 and 0.0 <= summary["key_agreement"] <= 1.0
     for baseline in ("key_agreement_all_zero_plan", "key_agreement_majority_plan", "yaw_majority_sign_rate",

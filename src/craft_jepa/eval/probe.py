@@ -3,14 +3,18 @@
 A linear probe (ridge regression, its penalty chosen per action by cross-validation over
 the fit segments) is fitted on pairs of REAL encodings (z_t, z_t+1), pooled over tokens, to predict
 the step's action: binary features (keys, buttons) thresholded at
-0.5, the camera regressed on standardized values. Clips are split into fit and score sets
-BY SEGMENT: overlapping windows of one recording never sit on both sides, or the probe
-would score memory instead of dynamics. It is scored on the held-out segments with
+0.5, the camera regressed on standardized values. It is fitted on the training data's clips
+when the caller has them (`craft-jepa eval` reads them from the run's training shards), else
+on a share of the scored clips' segments: either way fit and score sets share no segment
+(overlapping windows of one recording would score memory instead of dynamics). On a few long
+held-out recordings the second way leaves too few pairs to fit anything. Scored with
 - real: (z_t, z_t+1) as recorded: what the probe can read at best;
 - predicted: (z_t, the predictor's teacher-forced z_t+1): a world model that uses the
   action should land close to `real`;
-- copy_last: (z_t, z_t), no future at all: whatever this row scores is read from the
-  present frame, so `real` and `predicted` must beat it to show action information;
+- no_future: a second probe fitted and scored with the change held at 0 (z_t alone):
+  whatever it scores is read from the present frame, so `real` and `predicted` must beat
+  it to show action information (their F1 gain over it carries a bootstrap interval over
+  clips);
 - majority: no probe, the fitting set's mean camera and majority value of each binary.
 Binary features are scored per feature group (movement, buttons, hotbar keys, gui keys,
 other) as F1 within the group; `action_f1` is the mean over the groups with recorded positives
@@ -25,10 +29,12 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from craft_jepa.configuration import require_range
+from craft_jepa.eval.spread import bootstrap
 from craft_jepa.vpt.action_groups import camera_columns, camera_degrees, feature_group, is_state_like
 
 
@@ -212,34 +218,80 @@ def choose_ridge(z_t: Tensor, z_next: Tensor, actions: Tensor, groups: Sequence[
 
 def inverse_dynamics_probe(z_pooled: Tensor, predicted_pooled: Tensor, actions: Tensor,
                            feature_names: Sequence[str], continuous_mask: Sequence[bool],
-                           keys: Sequence[str], config: ProbeConfig | None = None, seed: int = 0
-                           ) -> dict[str, dict[str, float]]:
+                           keys: Sequence[str], config: ProbeConfig | None = None, seed: int = 0,
+                           fit: tuple[Tensor, Tensor, Sequence[str]] | None = None
+                           ) -> dict[str, dict]:
     """z_pooled (C, T, D) real encodings; predicted_pooled (C, T-1, D) teacher-forced
-    predictions of frames 1..T-1; actions (C, T-1, A) raw; keys: each clip's segment."""
+    predictions of frames 1..T-1; actions (C, T-1, A) raw; keys: each clip's segment.
+
+    `fit` (z_pooled (C', T, D), actions (C', T-1, A), keys): other clips (the training data)
+    the probe is fitted on, and every one of the C clips is scored. None: fitted on a share
+    of the C clips' segments, scored on the rest."""
     c, t, d = z_pooled.shape
     if len(keys) != c:
         raise ValueError(f"{len(keys)} segment keys for {c} clips")
-    probe = InverseDynamicsProbe(feature_names, continuous_mask, config)
-    train, test = segment_split(list(keys), probe.config.train_fraction, seed)
-
     def flat(x: Tensor) -> Tensor:
         return x.reshape(-1, x.shape[-1])  # (c', T-1, F) -> (c' * (T-1), F)
 
-    fit_args = (flat(z_pooled[train, :-1]), flat(z_pooled[train, 1:]), flat(actions[train]))
-    ridge = probe.config.ridge
-    if ridge is None:
-        row_keys = [keys[i] for i in train.tolist() for _ in range(t - 1)]  # the segment of each flat row
-        ridge = choose_ridge(*fit_args, row_keys, feature_names, continuous_mask, probe.config, seed)
-    probe.fit(*fit_args, ridge)
+    if fit is None:
+        train, test = segment_split(list(keys), (config or ProbeConfig()).train_fraction, seed)
+        fit_z, fit_actions, fit_keys = z_pooled[train], actions[train], [keys[i] for i in train.tolist()]
+        fit_on = "held-out segments"
+    else:
+        fit_z, fit_actions, fit_keys = fit
+        if len(fit_keys) != len(fit_z) or fit_z.shape[1] != t:
+            raise ValueError(f"probe fit clips: {len(fit_keys)} keys for {len(fit_z)} clips of "
+                             f"{fit_z.shape[1]} frames (scored clips have {t})")
+        test = torch.arange(c)
+        fit_on = "training data"
+    row_keys = [k for k in fit_keys for _ in range(t - 1)]  # the segment of each flat row
+
+    def fitted(z_t: Tensor, z_next: Tensor, target: Tensor) -> InverseDynamicsProbe:
+        fitted_probe = InverseDynamicsProbe(feature_names, continuous_mask, config)
+        ridge = fitted_probe.config.ridge
+        if ridge is None:
+            ridge = choose_ridge(z_t, z_next, target, row_keys, feature_names, continuous_mask,
+                                 fitted_probe.config, seed)
+        fitted_probe.fit(z_t, z_next, target, ridge)
+        return fitted_probe
+
+    fit_now, fit_next, fit_target = flat(fit_z[:, :-1]), flat(fit_z[:, 1:]), flat(fit_actions)
+    probe = fitted(fit_now, fit_next, fit_target)
+    # The control: the same probe fitted with no future at all (the change held at 0 in fitting
+    # and scoring), so that it reads all the present frame shows. Feeding z_t twice to the
+    # probe above instead would ask it about an input it never saw.
+    present_only = fitted(fit_now, fit_now, fit_target)
     z_t, target = flat(z_pooled[test, :-1]), flat(actions[test])
-    return {
-        "real": probe.score(probe.predict(z_t, flat(z_pooled[test, 1:])), target),
-        "predicted": probe.score(probe.predict(z_t, flat(predicted_pooled[test])), target),
-        "copy_last": probe.score(probe.predict(z_t, z_t), target),
-        "majority": probe.score(probe.mean_action(len(target)), target),
-        "fit_clips": {"count": float(len(train))}, "scored_clips": {"count": float(len(test))},
-        "fit_segments": {"count": float(len({keys[i] for i in train.tolist()}))},
+    rows = {
+        "real": probe.predict(z_t, flat(z_pooled[test, 1:])),
+        "predicted": probe.predict(z_t, flat(predicted_pooled[test])),
+        "no_future": present_only.predict(z_t, z_t),
+        "majority": probe.mean_action(len(target)),
+    }
+    out: dict[str, dict] = {name: probe.score(pred, target) for name, pred in rows.items()}
+    for name in ("real", "predicted"):  # the claim "reads the action from the future", with its spread
+        out[f"{name}_minus_no_future_action_f1"] = _f1_gain_interval(
+            probe, rows[name], rows["no_future"], target, clips=len(test), seed=seed)
+    out.update({
+        "fit_on": {"source": fit_on},
+        "fit_clips": {"count": float(len(fit_z))}, "scored_clips": {"count": float(len(test))},
+        "fit_segments": {"count": float(len(set(fit_keys)))},
         "scored_segments": {"count": float(len({keys[i] for i in test.tolist()}))},
         "ridge": {"min": probe.ridge.min().item(), "median": probe.ridge.median().item(),
                   "max": probe.ridge.max().item()},
-    }
+    })
+    return out
+
+
+def _f1_gain_interval(probe: InverseDynamicsProbe, predicted: Tensor, baseline: Tensor, target: Tensor,
+                      clips: int, seed: int) -> dict[str, float]:
+    """action_f1(predicted) - action_f1(baseline) with a 95 % bootstrap interval over clips
+    (rows (clips * steps, A) in clip order; a clip's steps are resampled together)."""
+    steps = len(target) // clips
+
+    def gain(clip_rows: np.ndarray) -> float:
+        rows = torch.as_tensor((clip_rows[:, None] * steps + np.arange(steps)).reshape(-1))
+        return (probe.score(predicted[rows], target[rows])["action_f1"]
+                - probe.score(baseline[rows], target[rows])["action_f1"])
+
+    return bootstrap(np.arange(clips)[:, None], lambda v: gain(v[:, 0].astype(np.int64)), seed)

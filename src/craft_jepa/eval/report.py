@@ -164,12 +164,13 @@ def render_markdown(report: dict) -> str:
         probe = report["probe"]
         rows = {k: v for k, v in probe.items() if "action_f1" in v}
         groups = sorted({k for v in rows.values() for k in v if k.startswith("f1_") and k != "f1_state"})
+        fit_on = probe["fit_on"]["source"] if "fit_on" in probe else "held-out segments"
         lines += ["## Inverse-dynamics probe (fit and scored on different segments)", "",
-                  f"Fit on {_fmt(probe['fit_segments']['count'])} segments, scored on "
+                  f"Fit on {_fmt(probe['fit_segments']['count'])} segments of the {fit_on}, scored on "
                   f"{_fmt(probe['scored_segments']['count'])}"
                   + (f"; ridge penalty {probe['ridge']['min']:g}-{probe['ridge']['max']:g} over the "
                      "actions (cross-validated on the fit segments)" if "ridge" in probe else "")
-                  + ". `copy_last` sees no future frame: what it "
+                  + ". `no_future` is the probe fitted and scored without the future frame: what it "
                   "scores is read from the present, so `real` and `predicted` must beat it. The hotbar "
                   "slot and GUI flag (`state`) are visible in z_t and stay out of the action F1.", "",
                   "| input pairs | action F1 | " + " | ".join(groups) + " | state F1 | camera error (deg) |",
@@ -178,6 +179,12 @@ def render_markdown(report: dict) -> str:
             cells = [_fmt(row["action_f1"])] + [_fmt(row.get(g, float("nan"))) for g in groups]
             cells += [_fmt(row["state_f1"]), _fmt(row.get("camera_error_deg", float("nan")))]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+        for name in ("real", "predicted"):
+            gain = probe.get(f"{name}_minus_no_future_action_f1")
+            if gain:
+                lines.append(f"- action F1 of `{name}` minus `no_future`: {gain['value']:+.3f} "
+                             f"[{gain['lo']:+.3f}, {gain['hi']:+.3f}] (95 % interval over clips)")
         lines.append("")
     if "planning" in report:
         plan = report["planning"]

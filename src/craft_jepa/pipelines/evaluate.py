@@ -12,13 +12,13 @@ from pathlib import Path
 import torch
 
 from craft_jepa.data.shards import expand_urls
-from craft_jepa.eval.heldout import EvalConfig, encode_val_clips, evaluate_encoded
+from craft_jepa.eval.heldout import EvalConfig, encode_probe_fit_clips, encode_val_clips, evaluate_encoded
 from craft_jepa.eval.overlap import check_keys, check_shards
 from craft_jepa.eval.pictures import write_pictures
 from craft_jepa.eval.report import write_report
 from craft_jepa.planning.offline import OfflinePlanConfig, evaluate_planning
 from craft_jepa.runs.decoder_files import load_run_decoder
-from craft_jepa.runs.loading import load_run, run_training_shards
+from craft_jepa.runs.loading import load_run, run_data_source, run_training_shards
 
 
 def evaluate_run(run_or_export_dir: str | os.PathLike[str], data: str | list[str],
@@ -42,8 +42,15 @@ def evaluate_run(run_or_export_dir: str | os.PathLike[str], data: str | list[str
     if train is not None:
         check_keys(train, clips.keys)  # the same recordings packed into other shards
     encode_s = time.perf_counter() - start
-    report = evaluate_encoded(run, clips, eval_config)
+    start = time.perf_counter()
+    # The probe fits on training clips (the run's own data, many segments); with training data
+    # allowed as evaluation data, or none readable, it fits on half of the held-out segments.
+    probe_fit = (None if train is None else
+                 encode_probe_fit_clips(run, train, run_data_source(run.source), eval_config))
+    probe_fit_s = time.perf_counter() - start
+    report = evaluate_encoded(run, clips, eval_config, probe_fit)
     report["timings"]["encode_s"] = encode_s
+    report["timings"]["probe_fit_encode_s"] = probe_fit_s
     if allow_train_data:  # for readers of the report (and an export's model card)
         report["held_out"] = "not checked (allow_train_data): the clips may come from the training data"
     elif train is None:

@@ -7,7 +7,8 @@ Everything downstream of training (eval, planning, pipelines, the `WorldModel` A
 - `load_run(ref, device)`: the same, built into ready-to-use modules (`LoadedRun`): frozen encoder,
   predictor, scaler and layouts, so that all readers see the same latents: frames -> frozen
   encoder -> parameter-free layer norm (exactly the training targets) and the same action scaling;
-- `run_training_shards(folder)`: the shards a run (or the run behind an export) trained on.
+- `run_training_shards(folder)`: the shards a run (or the run behind an export) trained on;
+  `run_data_source(folder)`: what kind they are (video, features, droid).
 
 A Hub reference (`org/name`, `hf://org/name@rev`: craft_jepa.hub) is resolved once, by
 `resolve_source`, at the public entry points; `LoadedRun.source` is then the local folder, so
@@ -270,16 +271,23 @@ def load_run(run_or_export_dir: str | os.PathLike[str], device: torch.device | s
     )
 
 
-def run_training_shards(run_or_export_dir: str | os.PathLike[str], *, warn: bool = True) -> list[str] | None:
-    """The training shard URLs of a run (or of the run an export came from); None if unknown,
-    with a warning (unless `warn` is False) that the data cannot be checked against them."""
+def _run_data_section(run_or_export_dir: str | os.PathLike[str]) -> dict:
+    """The `data` section of a run's config (or of the run an export came from); {} if unreadable."""
     path = Path(run_or_export_dir)
     if layout.is_export(path):
         source = json.loads((path / layout.META_FILE).read_text()).get("source")
         path = Path(source) if source else path
+    if not layout.config_path(path).is_file():
+        return {}
+    return (yaml.safe_load(layout.config_path(path).read_text()) or {}).get("data") or {}
+
+
+def run_training_shards(run_or_export_dir: str | os.PathLike[str], *, warn: bool = True) -> list[str] | None:
+    """The training shard URLs of a run (or of the run an export came from); None if unknown,
+    with a warning (unless `warn` is False) that the data cannot be checked against them."""
+    data = _run_data_section(run_or_export_dir)
     train = None
-    if layout.config_path(path).is_file():
-        data = (yaml.safe_load(layout.config_path(path).read_text()) or {}).get("data") or {}
+    if data:
         try:
             cfg = DataConfig(**{k: data[k] for k in ("train_shards", "val_shards", "val_fraction") if k in data})
             train, _ = resolve_shards(cfg)
@@ -289,3 +297,8 @@ def run_training_shards(run_or_export_dir: str | os.PathLike[str], *, warn: bool
         warnings.warn(f"{run_or_export_dir}: the run's training shards are not readable here, so "
                       "the evaluation data could not be checked for overlap with them", stacklevel=2)
     return train
+
+
+def run_data_source(run_or_export_dir: str | os.PathLike[str]) -> str:
+    """What the run trained on (`data.source`: video, features or droid); the default when unknown."""
+    return str(_run_data_section(run_or_export_dir).get("source", DataConfig.source))
