@@ -15,11 +15,12 @@ from craft_jepa.planning.droid import (  # noqa: E402
     DroidCEMConfig,
     compose_pose,
     energy_landscape,
+    landscape_report,
     plan_droid_cem,
-    plot_energy_landscape,
     predictor_energy,
     rolled_states,
 )
+from craft_jepa.eval.report import plot_landscape  # noqa: E402
 from craft_jepa.planning.objectives import goal_l1  # noqa: E402
 
 
@@ -87,6 +88,7 @@ def test_energy_landscape_has_its_minimum_where_the_energy_does(tmp_path) -> Non
     offsets, energies = energy_landscape(energy, maxnorm=0.05, points=11)
     row, col = np.unravel_index(energies.argmin(), energies.shape)
     assert (offsets[col], offsets[row]) == pytest.approx((0.02, -0.03))
-    plot_energy_landscape(offsets, energies, str(tmp_path / "landscape.png"), recorded=(0.02, -0.03),
-                          planned=(0.01, -0.02))
+    landscape = landscape_report(energy, 0.05, 11, torch.tensor([0.02, -0.03]), torch.tensor([0.01, -0.02]))
+    assert landscape["min_at"] == pytest.approx([0.02, -0.03]) and landscape["energy"] == energies.tolist()
+    plot_landscape(landscape, tmp_path / "landscape.png")
     assert (tmp_path / "landscape.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -13,7 +13,8 @@ vjepa2's `notebooks/utils/mpc_utils.py` (REFERENCE.md section 7), reproduced her
 - Energy: mean |z_pred - z_goal| over the last predicted frame's tokens (`goal_l1`, mode last).
 
 `energy_landscape` scores one-step actions on a (dx, dy) grid (dz, rotation and gripper 0), the
-picture that shows whether the model's energy has its minimum where the recorded action lies.
+picture that shows whether the model's energy has its minimum where the recorded action lies
+(`landscape_report`: in the report's layout, drawn by eval/report.py).
 scipy is the optional `droid` extra (imported at module level: this module is DROID-only).
 """
 
@@ -159,28 +160,13 @@ def energy_landscape(energy_fn: SequenceEnergy, maxnorm: float = 0.05,
     return offsets, energy_fn(actions).double().cpu().numpy().reshape(points, points)
 
 
-def plot_energy_landscape(offsets: np.ndarray, energies: np.ndarray, path: str, *,
-                          recorded: tuple[float, float] | None = None,
-                          planned: tuple[float, float] | None = None) -> None:
-    """Heat map of `energy_landscape` with the recorded and planned (dx, dy) marked; PNG at `path`."""
-    import matplotlib  # heavy: only when a picture is drawn
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    extent = (offsets[0], offsets[-1], offsets[0], offsets[-1])
-    figure, axes = plt.subplots(figsize=(5, 4.2))
-    image = axes.imshow(energies, origin="lower", extent=extent, cmap="viridis")
-    figure.colorbar(image, ax=axes, label="energy (L1 to goal)")
-    if recorded is not None:
-        axes.plot(*recorded, "r*", markersize=12, label="recorded action")
-    if planned is not None:
-        axes.plot(*planned, "wx", markersize=10, label="CEM plan (first step)")
-    if recorded is not None or planned is not None:
-        axes.legend(loc="upper right", fontsize=8)
-    axes.set_xlabel("dx (m)")
-    axes.set_ylabel("dy (m)")
-    axes.set_title("one-step energy (dz, rotation, gripper 0)", fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+def landscape_report(energy_fn: SequenceEnergy, maxnorm: float, points: int, recorded: Tensor,
+                     planned: Tensor) -> dict:
+    """`energy_landscape` as the report holds it (eval/report.py's plot_landscape draws it): dx and
+    dy offsets (points,), energy rows dy, columns dx, and the recorded and planned first steps'
+    (dx, dy) and the grid point of least energy."""
+    offsets, energies = energy_landscape(energy_fn, maxnorm, points)
+    dy_index, dx_index = divmod(int(energies.argmin()), points)  # energies are indexed [dy, dx]
+    return {"dx": offsets.tolist(), "dy": offsets.tolist(), "energy": energies.tolist(),
+            "recorded": [float(recorded[0]), float(recorded[1])], "planned": [float(planned[0]), float(planned[1])],
+            "min_at": [float(offsets[dx_index]), float(offsets[dy_index])]}

@@ -21,13 +21,8 @@ from craft_jepa.data.droid import DroidTrajectory, frame_step, poses_to_actions,
 from craft_jepa.data.droid_config import CAMERA_VIEWS
 from craft_jepa.data.loader import frame_norm, normalize_frames
 from craft_jepa.eval.droid import DroidModel
-from craft_jepa.planning.droid import (
-    DroidCEMConfig,
-    energy_landscape,
-    plan_droid_cem,
-    plot_energy_landscape,
-    predictor_energy,
-)
+from craft_jepa.eval.report import plot_landscape
+from craft_jepa.planning.droid import DroidCEMConfig, landscape_report, plan_droid_cem, predictor_energy
 
 
 @dataclass
@@ -72,18 +67,15 @@ def plan_on_trajectory(model: DroidModel, setup: TrajectoryPlanSetup, cem: Droid
     energy_fn = predictor_energy(model.predictor, z[0], poses[0], z[-1], model.scale)
     plan = plan_droid_cem(energy_fn, cem)
     one_step = predictor_energy(model.predictor, z[0], poses[0], z[1], model.scale)
-    offsets, energies = energy_landscape(one_step, cem.maxnorm, setup.landscape_points)
-    plot_energy_landscape(offsets, energies, str(out / "energy_landscape.png"),
-                          recorded=(float(recorded[0, 0]), float(recorded[0, 1])),
-                          planned=(float(plan.actions[0, 0]), float(plan.actions[0, 1])))
-    dy_index, dx_index = divmod(int(energies.argmin()), len(offsets))  # energies are indexed [dy, dx]
+    landscape = landscape_report(one_step, cem.maxnorm, setup.landscape_points, recorded[0], plan.actions[0])
+    plot_landscape(landscape, out / "energy_landscape.png")
     result = {
         "model": model.source, "setup": asdict(setup), "cem": asdict(cem), "frames": indices.tolist(),
         "planned_actions": plan.actions.tolist(), "planned_energy": plan.energy,
         "recorded_actions": recorded.tolist(), "recorded_energy": float(energy_fn(recorded[None])[0]),
         "zero_action_energy": float(energy_fn(torch.zeros(1, cem.horizon, 7, dtype=torch.float64))[0]),
         "best_energy_per_iteration": plan.best_energy_per_iteration,
-        "landscape_min_at": [float(offsets[dx_index]), float(offsets[dy_index])],
+        "landscape_min_at": landscape["min_at"], "landscape": landscape,
     }
     (out / "plan.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     return result
