@@ -108,7 +108,9 @@ def test_eval_on_a_droid_run_scores_baselines_sensitivity_and_planning(droid_run
     # CEM missed; its steps respect the notebook's bounds.
     planned = np.array(plan["example"]["planned"])
     assert planned.shape == (2, 7) and (planned[:, 3:6] == 0).all() and (np.abs(planned[:, :3]) <= 0.05).all()
-    assert len(plan["landscape"]["energy"]) == 5
+    landscape = plan["landscape"]  # 5 x 5 over (dx, dy) in [-0.05, 0.05]: its centre is not moving
+    assert len(landscape["energy"]) == 5 and landscape["dx"][2] == landscape["dy"][2] == 0.0
+    assert landscape["energy"][2][2] == pytest.approx(plan["per_pair"]["zero_action_energy"][0], abs=1e-7)
     for name in ("report.md", "horizons.png", "sensitivity.png", "energy_landscape.png"):
         assert (folder / name).stat().st_size > 0, name
     assert "end-effector displacement error (m)" in (folder / "report.md").read_text()

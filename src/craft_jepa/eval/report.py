@@ -285,7 +285,7 @@ def plot_sensitivity(sensitivity: dict, path: Path) -> None:
 
 # The landscape's two axes: VPT's camera (planning/offline.py), DROID's end-effector xy (planning/droid.py).
 LANDSCAPE_AXES = {"yaw": ("yaw", "pitch", "yaw per step (deg)", "pitch per step (deg)"),
-                  "dx": ("dx", "dy", "dx of the first step (m)", "dy of the first step (m)")}
+                  "dx": ("dx", "dy", "dx per step (m)", "dy per step (m)")}
 
 
 def plot_landscape(landscape: dict, path: Path) -> None:

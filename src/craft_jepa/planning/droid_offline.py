@@ -14,8 +14,9 @@ between the two frames. Every score stands beside constant plans:
   the recorded actions that lies far from them is the model's error, not the optimizer's. The
   recorded actions' energy from frame 0 is the model's rollout L1 at horizon k, pair by pair.
 CEM runs once per seed in `cem_seeds` (mean, min and max of the plan scores); the first seed's
-scores carry the intervals. An energy landscape of one-step (dx, dy) actions from the first
-pair's start toward frame t+1 shows where the model's minimum lies against the recorded step.
+scores carry the intervals. The first pair's energy landscape over (dx, dy) steps (the same step
+every step, dz, rotation and gripper 0) shows where the model's minimum lies against the recorded
+and planned mean steps.
 """
 
 from __future__ import annotations
@@ -96,9 +97,8 @@ def evaluate_droid_planning(model: DroidModel, clips: EncodedClips, config: Droi
                            "recorded_energy": recorded_energy.tolist(), "zero_action_energy": zero_energy.tolist()},
               "example": {"pair": i, "key": clips.keys[i], "planned": plan[i].tolist(), "recorded": recorded[i].tolist()}}
     if config.landscape_points:
-        one_step = predictor_energy(model.predictor, z[0, t], starts[0], z[0, t + 1], model.scale)
-        report["landscape"] = landscape_report(one_step, config.cem.maxnorm, config.landscape_points,
-                                               recorded[0, 0], plan[0, 0])
+        report["landscape"] = landscape_report(energy_fns[0], config.cem.maxnorm, config.landscape_points,
+                                               recorded[0], plan[0])
     return report
 
 

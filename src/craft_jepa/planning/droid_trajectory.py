@@ -3,9 +3,9 @@
 `plan_on_trajectory` encodes the frames start, start + step, ..., goal (every
 `ceil(video_fps / fps)`-th video frame at the model's fps, as the loader samples them), plans
 `horizon` actions from the start frame and pose to the goal frame with `plan_droid_cem`, scores
-the recorded actions with the same energy, and draws the energy landscape of one-step (dx, dy)
-actions toward the next sampled frame with the recorded and planned first steps marked. Writes
-OUT/plan.json and OUT/energy_landscape.png.
+the recorded actions with the same energy, and draws its energy landscape over (dx, dy) steps
+(the same step every step of the horizon; one step as in Meta's notebook when the horizon is 1)
+with the recorded and planned mean steps marked. Writes OUT/plan.json and OUT/energy_landscape.png.
 """
 
 from __future__ import annotations
@@ -66,8 +66,7 @@ def plan_on_trajectory(model: DroidModel, setup: TrajectoryPlanSetup, cem: Droid
     recorded = torch.from_numpy(poses_to_actions(poses))  # (H, 7)
     energy_fn = predictor_energy(model.predictor, z[0], poses[0], z[-1], model.scale)
     plan = plan_droid_cem(energy_fn, cem)
-    one_step = predictor_energy(model.predictor, z[0], poses[0], z[1], model.scale)
-    landscape = landscape_report(one_step, cem.maxnorm, setup.landscape_points, recorded[0], plan.actions[0])
+    landscape = landscape_report(energy_fn, cem.maxnorm, setup.landscape_points, recorded, plan.actions)
     plot_landscape(landscape, out / "energy_landscape.png")
     result = {
         "model": model.source, "setup": asdict(setup), "cem": asdict(cem), "frames": indices.tolist(),
