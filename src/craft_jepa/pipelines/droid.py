@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from craft_jepa.data.droid_config import CAMERA_VIEWS, DroidConfig, read_path_list
@@ -31,7 +31,7 @@ from craft_jepa.models.released import ReleasedModelSpec
 from craft_jepa.planning.action_space import ActionSpaceConfig
 from craft_jepa.planning.cem import CEMConfig
 from craft_jepa.planning.offline import OfflinePlanConfig
-from craft_jepa.runs.loading import recorded_action_layout, run_training_shards
+from craft_jepa.runs.loading import recorded_action_layout, resolve_source, run_training_shards
 
 
 @dataclass
@@ -83,7 +83,7 @@ def path_list_directories(data: str | list[str]) -> list[str]:
     return [d for spec in ([data] if isinstance(data, str) else data) for d in read_path_list(spec)]
 
 
-def _held_out(model_ref: str, released: bool, directories: list[str], allow_train_data: bool) -> str:
+def _held_out(model_ref: str | os.PathLike[str], released: bool, directories: list[str], allow_train_data: bool) -> str:
     """Refuse a run's training trajectories (TrainingDataOverlap); -> what the report says about it."""
     if allow_train_data:
         return "not checked (allow_train_data): the clips may come from the training data"
@@ -109,9 +109,12 @@ def evaluate_droid_run(model_ref: str | os.PathLike[str], data: str | list[str],
     planning = None if plan_config is None else droid_plan_config(plan_config, options, eval_config.margin)
     start = time.perf_counter()
     directories = path_list_directories(data)
+    released = Path(model_ref).is_file()
+    # refused before the (ViT-g sized) model is built; a Hub id is resolved to its local folder
+    held_out = _held_out(model_ref if released else str(resolve_source(model_ref)), released, directories,
+                         allow_train_data)
     model = load_droid_model(os.fspath(model_ref), options.released, which=which,
                              encoder_checkpoint=encoder_checkpoint, device=device)
-    held_out = _held_out(model.source, Path(model_ref).is_file(), directories, allow_train_data)
     clips = encode_droid_clips(model, DroidConfig(camera_views=[options.camera_view]), directories, eval_config)
     encode_s = time.perf_counter() - start
     report = evaluate_droid(model, clips, eval_config)
@@ -158,9 +161,7 @@ def plan_droid_clip(model_ref: str | os.PathLike[str], clip: str, cem: CEMConfig
                                 landscape_points=landscape_points)
     model = load_droid_model(os.fspath(model_ref), options.released, which=which,
                              encoder_checkpoint=encoder_checkpoint, device=device)
-    result = plan_on_trajectory(model, setup, droid_cem(CEMConfig(
-        horizon=horizon, samples=cem.samples, top_k=cem.top_k, iterations=cem.iterations, momentum=cem.momentum,
-        seed=cem.seed), options), out_dir)
+    result = plan_on_trajectory(model, setup, droid_cem(replace(cem, horizon=horizon), options), out_dir)
     result["out_dir"] = os.fspath(out_dir)
     if model.load_report:
         result["load_report"] = model.load_report
