@@ -15,11 +15,12 @@ from craft_jepa.planning.droid import (  # noqa: E402
     DroidCEMConfig,
     compose_pose,
     energy_landscape,
+    landscape_report,
     plan_droid_cem,
-    plot_energy_landscape,
     predictor_energy,
     rolled_states,
 )
+from craft_jepa.eval.report import plot_landscape  # noqa: E402
 from craft_jepa.planning.objectives import goal_l1  # noqa: E402
 
 
@@ -87,6 +88,14 @@ def test_energy_landscape_has_its_minimum_where_the_energy_does(tmp_path) -> Non
     offsets, energies = energy_landscape(energy, maxnorm=0.05, points=11)
     row, col = np.unravel_index(energies.argmin(), energies.shape)
     assert (offsets[col], offsets[row]) == pytest.approx((0.02, -0.03))
-    plot_energy_landscape(offsets, energies, str(tmp_path / "landscape.png"), recorded=(0.02, -0.03),
-                          planned=(0.01, -0.02))
+
+    def two_steps(actions: torch.Tensor) -> torch.Tensor:  # (S, 2, 7): minimum where the SUM is reached
+        return (actions[:, :, 0].sum(1) - 0.04).abs() + (actions[:, :, 1].sum(1) + 0.06).abs()
+
+    recorded = torch.zeros(2, 7, dtype=torch.float64)
+    recorded[:, 0], recorded[:, 1] = torch.tensor([0.01, 0.03]), torch.tensor([-0.03, -0.03])
+    landscape = landscape_report(two_steps, 0.05, 11, recorded, torch.zeros(2, 7))
+    assert landscape["horizon"] == 2 and landscape["min_at"] == pytest.approx([0.02, -0.03])
+    assert landscape["recorded"] == pytest.approx([0.02, -0.03]) and landscape["planned"] == [0.0, 0.0]
+    plot_landscape(landscape, tmp_path / "landscape.png")
     assert (tmp_path / "landscape.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -92,22 +92,6 @@ def test_vitg_droid_preset_is_metas_recipe(monkeypatch, tmp_path) -> None:
     assert cfg.loss.auto_steps == 2
 
 
-def test_droid_run_evaluates_and_plans(uninterrupted, path_list, tmp_path) -> None:
-    from craft_jepa.cli.main import main
-    from craft_jepa.data.droid_config import DroidConfig, read_path_list
-    from craft_jepa.eval.droid import droid_latents, evaluate_droid, run_model
-
-    run_dir, _ = uninterrupted
-    model = run_model(str(run_dir))
-    z, actions, states, _ = droid_latents(model, DroidConfig(), read_path_list(path_list), max_clips=3)
-    report = evaluate_droid(model, z, actions, states)
-    assert report["clips"] == 3 and report["frames"] == 4 and len(report["sensitivity"]) == 7
-    assert main(["droid-plan", "--run", str(run_dir), "--trajectory", read_path_list(path_list)[0],
-                 "--samples", "8", "--top-k", "2", "--iterations", "1", "--landscape-points", "3",
-                 "--out", str(tmp_path / "plan")]) == 0
-    assert (tmp_path / "plan" / "plan.json").is_file()
-
-
 def test_bad_trajectories_reach_the_run_log(path_list, tmp_path) -> None:
     import csv
     import warnings

@@ -25,8 +25,6 @@ COMMANDS: dict[str, str] = {
     "eval": "craft_jepa.cli.eval",
     "plan": "craft_jepa.cli.plan",
     "droid-encode": "craft_jepa.cli.droid_encode",
-    "droid-eval": "craft_jepa.cli.droid_eval",
-    "droid-plan": "craft_jepa.cli.droid_plan",
     "export": "craft_jepa.cli.export",
     "decoder": "craft_jepa.cli.decoder",
     "push": "craft_jepa.cli.push",

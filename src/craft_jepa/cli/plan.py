@@ -3,6 +3,11 @@
 Or take start and goal from a recorded clip: `--clip SHARD:KEY:T:K` plans from frame T to frame
 T+K of the validation window of segment KEY in SHARD (horizon K) and prints the recorded
 actions next to the plan.
+
+A DROID model (Meta's released `vjepa2-ac-vitg.pt`, or a run with the droid7 layout) plans on a
+recorded trajectory, `--clip TRAJECTORY_DIR:T:K` (the start pose comes from its trajectory.h5),
+with CEM over the end effector as Meta's notebook, and writes OUT/plan.json and
+OUT/energy_landscape.png (pipelines/droid.py).
 """
 
 from __future__ import annotations
@@ -10,15 +15,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-HELP = "Plan VPT actions from a start frame to a goal frame with CEM and print them."
+from craft_jepa.cli.droid_options import add_droid_arguments, droid_options, model_errors
+
+HELP = "Plan actions (VPT, or a DROID end effector) from a start frame to a goal frame with CEM and print them."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", help="RUN_DIR (checkpoints/), EXPORT_DIR (craft_jepa.json), or an exported "
-                                        "model's Hub repo id (org/name, hf://org/name@revision)")
+    parser.add_argument("run_dir", help="RUN_DIR (checkpoints/), EXPORT_DIR (craft_jepa.json), an exported "
+                                        "model's Hub repo id (org/name, hf://org/name@revision), or a predictor "
+                                        "file laid out like vjepa2-ac-vitg.pt")
     parser.add_argument("--start", help="start image (PNG, or any image PyAV reads)")
     parser.add_argument("--goal", help="goal image")
-    parser.add_argument("--clip", help="SHARD:KEY:T:K, start = frame T, goal = frame T+K of that clip")
+    parser.add_argument("--clip", help="SHARD:KEY:T:K, start = frame T, goal = frame T+K of that clip; for a DROID "
+                                       "model TRAJECTORY_DIR:T:K, start = video frame T, goal K sampled frames later")
     parser.add_argument("--horizon", type=int, default=2, help="planned steps (default 2; --clip uses K)")
     parser.add_argument("--samples", type=int, default=400)
     parser.add_argument("--top-k", type=int, default=10, help="elite samples (capped at --samples)")
@@ -32,6 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoder-checkpoint", default=None, metavar="PATH",
                         help="encoder weights on this machine, when the run or export names another path")
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    parser.add_argument("--out", default=None, help="DROID: folder for plan.json and energy_landscape.png "
+                                                    "(default ./plan-<trajectory name>)")
+    parser.add_argument("--landscape-points", type=int, default=21, help="DROID: grid points per axis of the "
+                                                                         "energy landscape (default 21)")
+    add_droid_arguments(parser)
 
 
 def read_image(path: str):
@@ -72,10 +86,55 @@ def _clip_latents(model, spec: str, seed: int):
     raise ValueError(f"--clip {spec!r}: no segment {key!r} in {shard}")
 
 
+def run_droid(args: argparse.Namespace) -> int:
+    """A DROID model plans on a recorded trajectory (pipelines/droid.py)."""
+    import json
+
+    from craft_jepa.pipelines.droid import plan_droid_clip
+    from craft_jepa.planning.cem import CEMConfig
+
+    if not args.clip or args.start or args.goal or args.energy != "last":
+        print("craft-jepa plan: a DROID model plans on a recorded trajectory, --clip TRAJECTORY_DIR:T:K (the "
+              "start pose comes from its trajectory.h5), with the last frame's energy", file=sys.stderr)
+        return 2
+    try:
+        cem = CEMConfig(horizon=args.horizon, samples=args.samples, top_k=min(args.top_k, args.samples),
+                        iterations=args.iterations, momentum=args.momentum, seed=args.seed)
+        result = plan_droid_clip(args.run_dir, args.clip, cem, args.out, droid_options(args), args.landscape_points,
+                                 device=args.device, which=args.which, encoder_checkpoint=args.encoder_checkpoint)
+    except model_errors() as err:
+        print(f"craft-jepa plan: {err}", file=sys.stderr)
+        return 2
+    if "load_report" in result:
+        print(result["load_report"], file=sys.stderr)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    steps = len(result["planned_actions"])
+    print(f"planned {steps} step(s) from video frame {result['frames'][0]} to {result['frames'][-1]}, energy "
+          f"{result['planned_energy']:.4f} (recorded actions {result['recorded_energy']:.4f}, no motion "
+          f"{result['zero_action_energy']:.4f}); columns: dx dy dz droll dpitch dyaw gripper")
+    for name, rows in (("planned", result["planned_actions"]), ("recorded", result["recorded_actions"])):
+        for t, row in enumerate(rows):
+            print(f"  {name} step {t}: " + " ".join(f"{v:+.4f}" for v in row))
+    print(f"energy landscape minimum at (dx, dy) = ({result['landscape_min_at'][0]:+.4f}, "
+          f"{result['landscape_min_at'][1]:+.4f}); wrote {result['out_dir']}/plan.json and energy_landscape.png")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     import json
 
     from craft_jepa.api import WorldModel
+    from craft_jepa.pipelines.droid import is_droid_model
+
+    try:
+        droid = is_droid_model(args.run_dir)
+    except model_errors() as err:
+        print(f"craft-jepa plan: {err}", file=sys.stderr)
+        return 2
+    if droid:
+        return run_droid(args)
 
     if bool(args.clip) == bool(args.start or args.goal) or (not args.clip and not (args.start and args.goal)):
         print("craft-jepa plan: give --start and --goal, or --clip SHARD:KEY:T:K", file=sys.stderr)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -69,6 +70,12 @@ class EvalConfig:
             raise ValueError(f"EvalConfig.margin must be >= 1 (a ratio to clear), got {self.margin}")
 
 
+class LatentSource(Protocol):
+    """What encoding clips needs of a model: a LoadedRun, or eval/droid.py's DroidModel."""
+
+    def latents(self, frames: Tensor) -> Tensor: ...
+
+
 @dataclass
 class EncodedClips:
     z: Tensor  # (C, T, N, D) normalized latents, CPU
@@ -81,7 +88,7 @@ class EncodedClips:
         return self.z.shape[0]
 
 
-def encode_batches(run: LoadedRun, batches: Iterable[dict], max_clips: int,
+def encode_batches(run: LatentSource, batches: Iterable[dict], max_clips: int,
                    progress: bool = True) -> EncodedClips:
     """Encode loader batches (frames or precomputed tokens) until `max_clips` clips.
 

@@ -5,7 +5,8 @@ The run's training shards come from `runs.loading.run_training_shards`. Two over
 - a segment key (the recording stem) that also sits in a training shard, e.g. the same
   recordings packed twice into different shard sets.
 The training keys are read from the tar headers only (member bodies are skipped by seeking),
-so the check costs a pass over the training shards' headers. When the run's training data
+so the check costs a pass over the training shards' headers. A DROID run's training data are
+trajectory directories: `check_trajectories` refuses any of them among the evaluated ones. When the run's training data
 cannot be found on this machine, the check says so and evaluation goes on.
 """
 
@@ -68,3 +69,15 @@ def check_keys(train: Sequence[str], eval_keys: Iterable[str]) -> None:
                 f"{len(common)} evaluated segment(s) also sit in training shard {url}: {listed}"
                 f"{' ...' if len(common) > 5 else ''} (pass --allow-train-data to evaluate on "
                 "training data anyway)")
+
+
+def check_trajectories(run_or_export_dir: str | os.PathLike[str], train: Sequence[str],
+                       eval_dirs: Sequence[str]) -> None:
+    """Raise TrainingDataOverlap when an evaluated DROID trajectory directory is a training one."""
+    train_dirs = {os.path.realpath(d) for d in train}
+    shared = [d for d in eval_dirs if os.path.realpath(d) in train_dirs]
+    if shared:
+        raise TrainingDataOverlap(
+            f"{len(shared)} evaluation trajectories are training trajectories of {run_or_export_dir}: "
+            f"{', '.join(shared[:5])}{' ...' if len(shared) > 5 else ''} (pass --allow-train-data to "
+            "evaluate on training data anyway)")

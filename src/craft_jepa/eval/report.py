@@ -68,8 +68,18 @@ def headline_lines(report: dict) -> list[str]:
         f"  copy-last / model {_ratio(head['copy_last_over_model_h1'])}",
         f"  shuffled / model  {_ratio(head['shuffled_over_model_h1'])}",
     ]
+    if report.get("action_layout") == "droid7" and "sensitivity" in report:
+        lines.append("  sensitivity per action dimension (mean |pred' - pred| when it is swapped): " + ", ".join(
+            f"{name} {_fmt(row['delta_l1'])}" for name, row in report["sensitivity"].items()))
     plan = report.get("planning", {}).get("summary")
-    if plan:
+    if plan and "displacement_error_m" in plan:  # DROID (planning/droid_offline.py)
+        lines.append(
+            f"  planning: end-effector displacement error {_fmt(plan['displacement_error_m'])} m "
+            f"{_fmt(plan.get('displacement_error_ci95', 'n/a'))} vs {_fmt(plan['zero_displacement_error_m'])} for "
+            f"no motion, {_fmt(plan['mean_displacement_error_m'])} for the mean action; energy: plan "
+            f"{_fmt(plan['planned_energy'])}, recorded actions {_fmt(plan['recorded_energy'])}, no motion "
+            f"{_fmt(plan['zero_action_energy'])}")
+    elif plan:
         lines.append(
             f"  planning: yaw sign agreement {_fmt(plan['yaw_sign_agreement'])} "
             f"{_fmt(plan.get('yaw_sign_agreement_ci95', 'n/a'))} over {plan['turning_pairs']} turning pairs, "
@@ -100,13 +110,15 @@ def planning_table(plan: dict) -> list[str]:
     """Each planning score beside the constant guesses it must beat, with its spread."""
     summary = plan.get("summary", {})
     seeds = summary.get("cem_seeds", {})
-    if "yaw_sign_agreement" not in summary:
-        return []
 
     def spread(key: str) -> str:
         row = seeds.get(key)
         return f"; over CEM seeds {seeds['seeds']}: {_fmt(row)}" if row and len(seeds["seeds"]) > 1 else ""
 
+    if "displacement_error_m" in summary:
+        return _droid_planning_rows(plan, summary, spread)
+    if "yaw_sign_agreement" not in summary:
+        return []
     rows = [
         ("yaw sign agreement", f"{_fmt(summary['yaw_sign_agreement'])} "
          f"{_fmt(summary.get('yaw_sign_agreement_ci95', 'n/a'))}{spread('yaw_sign_agreement')}",
@@ -125,6 +137,36 @@ def planning_table(plan: dict) -> list[str]:
                      f"{_fmt(summary['key_agreement_majority_plan'])}"))
     lines = [f"{summary['turning_pairs']} turning pairs of {summary['pairs']}; CEM planned "
              f"`{plan.get('planned_features', '?')}`. Intervals: 95 % bootstrap over pairs.", "",
+             "| score | plan | baselines |", "|---|---|---|"]
+    lines += [f"| {name} | {value} | {base} |" for name, value, base in rows]
+    return lines + [""]
+
+
+def _droid_planning_rows(plan: dict, summary: dict, spread) -> list[str]:
+    """planning_table of a DROID plan (planning/droid_offline.py): end-effector scores in metres."""
+
+    def ci(key: str) -> str:
+        return f" {_fmt(summary[key])}" if key in summary else ""
+
+    rows = [
+        ("end-effector displacement error (m)", f"{_fmt(summary['displacement_error_m'])}"
+         f"{ci('displacement_error_ci95')}{spread('displacement_error_m')}",
+         f"no motion {_fmt(summary['zero_displacement_error_m'])}, mean action "
+         f"{_fmt(summary['mean_displacement_error_m'])}"),
+        ("no-motion error / plan error", _fmt(summary.get("zero_over_plan_error", "n/a")), "> 1: the plan is closer"),
+        ("mean-action error / plan error", _fmt(summary.get("mean_over_plan_error", "n/a")), "> 1: the plan is closer"),
+        ("xyz error per step (m)", f"{_fmt(summary['step_xyz_error_m'])}{spread('step_xyz_error_m')}",
+         f"no motion {_fmt(summary['zero_step_xyz_error_m'])}, mean action {_fmt(summary['mean_step_xyz_error_m'])}"),
+        ("direction cosine", f"{_fmt(summary['direction_cosine'])}{ci('direction_cosine_ci95')}"
+         f"{spread('direction_cosine')}", f"mean action {_fmt(summary['mean_direction_cosine'])}, no motion 0"),
+        ("gripper error", f"{_fmt(summary['gripper_error'])}{spread('gripper_error')}",
+         f"no motion {_fmt(summary['zero_gripper_error'])}, mean action {_fmt(summary['mean_gripper_error'])}"),
+        ("energy (L1 to goal)", _fmt(summary["planned_energy"]),
+         f"recorded actions {_fmt(summary['recorded_energy'])}, no motion {_fmt(summary['zero_action_energy'])}"),
+    ]
+    lines = [f"{summary['pairs']} pairs; CEM planned `{plan.get('planned_features', '?')}`. Intervals: 95 % "
+             "bootstrap over pairs. A plan of lower energy than the recorded actions that lies far from "
+             "them is the model's error, not the planner's.", "",
              "| score | plan | baselines |", "|---|---|---|"]
     lines += [f"| {name} | {value} | {base} |" for name, value, base in rows]
     return lines + [""]
@@ -248,22 +290,29 @@ def plot_sensitivity(sensitivity: dict, path: Path) -> None:
     plt.close(fig)
 
 
+# The landscape's two axes: VPT's camera (planning/offline.py), DROID's end-effector xy (planning/droid.py).
+LANDSCAPE_AXES = {"yaw": ("yaw", "pitch", "yaw per step (deg)", "pitch per step (deg)"),
+                  "dx": ("dx", "dy", "dx per step (m)", "dy per step (m)")}
+
+
 def plot_landscape(landscape: dict, path: Path) -> None:
-    """landscape: yaw (Y,), pitch (P,), energy (P, Y), optional recorded/planned [yaw, pitch]."""
+    """landscape: yaw (Y,), pitch (P,), energy (P, Y), optional recorded/planned [yaw, pitch];
+    or the same over dx, dy (a DROID landscape)."""
     import matplotlib  # heavy (about 0.5 s): only the plots need it; Agg draws without a display
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    x, y, x_label, y_label = LANDSCAPE_AXES["dx" if "dx" in landscape else "yaw"]
     fig, ax = plt.subplots(figsize=(5, 4.2))
-    mesh = ax.pcolormesh(landscape["yaw"], landscape["pitch"], landscape["energy"], shading="auto")
+    mesh = ax.pcolormesh(landscape[x], landscape[y], landscape["energy"], shading="auto")
     fig.colorbar(mesh, ax=ax, label="energy (L1 to goal)")
     for name, marker in (("recorded", "*"), ("planned", "x")):
         if landscape.get(name) is not None:
             ax.plot(*landscape[name], marker, color="white" if name == "recorded" else "red",
                     markersize=12, label=name)
-    ax.set_xlabel("yaw per step (deg)")
-    ax.set_ylabel("pitch per step (deg)")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -6,12 +6,14 @@ the released layout (DROID's `droid7` actions and states, a state token per step
 rotary tables, outputs layer-normed as Meta's planning wrapper does) and loads it STRICTLY with
 models/warm_start.py. Only the unused `extrinsics_encoder` is dropped, and reported; anything
 re-initialized, missing, unexpected or mis-shaped is an error listing the keys. Head count and
-patch grid are not in the shapes: ViT-g's released model has 16 heads on a 16 x 16 grid (256 px).
+patch grid are not in the shapes: ViT-g's released model has 16 heads on a 16 x 16 grid (256 px);
+`ReleasedModelSpec` holds them, with the encoder and the clip geometry the release was trained on.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from craft_jepa.encoders.checkpoint import read_meta_checkpoint
@@ -19,6 +21,22 @@ from craft_jepa.models.predictor import ACPredictor, PredictorConfig
 from craft_jepa.models.warm_start import WarmStartReport, warm_start_from_meta
 
 BLOCK_KEY = re.compile(r"predictor_blocks\.(\d+)\.")
+
+
+@dataclass
+class ReleasedModelSpec:
+    """What a bare released-layout predictor file does not say (its shapes give depth, widths and
+    the action and state sizes). The defaults are the release's: ViT-g/16 at 256 px, 16 heads,
+    8 frames at 4 fps."""
+
+    encoder: str = "vit_giant"
+    img_size: int = 256
+    heads: int = 16
+    fps: float = 4.0
+    frames: int = 8
+    max_crop_aspect: float = 1.35  # centre crop of the 16:9 DROID frame (configs/vitg16/droid-256px-8f.yaml)
+    predictor_key: str = "predictor"
+    encoder_key: str = "target_encoder"  # entry of the encoder .pt (vitg.pt)
 
 
 class ReleasedLayoutError(ValueError):

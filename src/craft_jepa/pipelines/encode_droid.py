@@ -29,17 +29,17 @@ import numpy as np
 from craft_jepa.data.clips import Clip, ClipConfig
 from craft_jepa.data.droid import DroidTrajectory, frame_step
 from craft_jepa.data.droid_config import DroidConfig, TrajectoryError, read_path_list
-from craft_jepa.data.feature_format import pack_run
 from craft_jepa.encoders import EncoderConfig
 from craft_jepa.pipelines.encode_features import (
     DecodedRun,
     EncodeConfig,
     EncodeSummary,
+    PartialShard,
     RunEncoder,
-    _PartialShard,
     encoding_device,
     output_paths,
     rank_share,
+    record_shard,
 )
 from craft_jepa.vpt.layouts import get_action_layout
 from craft_jepa.vpt.scaler import ActionScaler
@@ -101,26 +101,22 @@ def encode_droid_features(clip_cfg: ClipConfig, droid: DroidConfig, encoder_cfg:
     encode = RunEncoder(clip_cfg, encoder_cfg, cfg, encoding_device(cfg, rank, world_size))
     for k in todo:
         os.makedirs(os.path.dirname(os.path.abspath(outputs[k])), exist_ok=True)
-        shard = _PartialShard(outputs[k])
+        shard = PartialShard(outputs[k])
         for directory in groups[k]:
             for view in droid.camera_views:
                 _write_trajectory(shard, encode, directory, view, k, clip_cfg, droid, cfg, summary)
         shard.finish()
-        summary.shards_written.append(shard.path)
-        summary.runs, summary.frames, summary.windows = (summary.runs + shard.runs, summary.frames + shard.frames,
-                                                          summary.windows + shard.windows)
+        record_shard(summary, shard)
     return summary
 
 
-def _write_trajectory(shard: _PartialShard, encode: RunEncoder, directory: str, view: str, k: int,
+def _write_trajectory(shard: PartialShard, encode: RunEncoder, directory: str, view: str, k: int,
                       clip_cfg: ClipConfig, droid: DroidConfig, cfg: EncodeConfig, summary: EncodeSummary) -> None:
     trajectory = None
     try:
         trajectory = DroidTrajectory(directory, view, decoder_threads=cfg.decoder_threads)
         for run in trajectory_runs(trajectory, k, clip_cfg, droid, cfg.frames_per_sample):
-            shard.writer.write(pack_run(encode(run, directory)))
-            shard.runs, shard.frames = shard.runs + 1, shard.frames + len(run.ticks)
-            shard.windows += len(run.ticks) - clip_cfg.frames + 1
+            shard.write(encode(run, directory), clip_cfg.frames)
     except TrajectoryError as err:  # runs of it already written stay valid
         summary.skipped[err.kind] += 1
         log.warning("skipped (%s): %s", err.kind, err)

@@ -232,13 +232,21 @@ def _as_is(item: DecodedRun | ShardDone) -> DecodedRun | ShardDone:
     return item  # DataLoader would otherwise try to turn the numpy arrays inside into tensors
 
 
-class _PartialShard:
-    """An output shard being written as NAME.partial; `finish` renames it, `abandon` removes it."""
+class PartialShard:
+    """An output shard being written as NAME.partial; `finish` renames it, `abandon` removes it.
+    Shared with pipelines/encode_droid.py."""
 
     def __init__(self, path: str) -> None:
         self.path, self.partial = path, path + ".partial"
         self.writer = wds.TarWriter(self.partial)
         self.runs = self.frames = self.windows = 0
+
+    def write(self, features: FeatureRun, clip_frames: int) -> None:
+        """One encoded run; counts its frames and the windows of `clip_frames` frames it holds."""
+        frames = int(features.tokens.shape[0])
+        self.writer.write(pack_run(features))
+        self.runs, self.frames = self.runs + 1, self.frames + frames
+        self.windows += frames - clip_frames + 1
 
     def finish(self) -> None:
         self.writer.close()
@@ -247,6 +255,13 @@ class _PartialShard:
     def abandon(self) -> None:
         self.writer.close()
         os.remove(self.partial)
+
+
+def record_shard(summary: EncodeSummary, shard: PartialShard) -> None:
+    """A finished shard's counts into the summary."""
+    summary.shards_written.append(shard.path)
+    summary.runs, summary.frames = summary.runs + shard.runs, summary.frames + shard.frames
+    summary.windows += shard.windows
 
 
 def rank_share(outputs: list[str], rank: int, world_size: int, summary: EncodeSummary) -> list[int]:
@@ -285,16 +300,14 @@ def encode_features(clip_cfg: ClipConfig, encoder_cfg: EncoderConfig, cfg: Encod
     # batch_size=None: items pass through one by one; workers interleave their shards.
     decoded = DataLoader(DecodedRuns(todo, clip_cfg, cfg), batch_size=None, num_workers=cfg.workers,
                          collate_fn=_as_is)
-    open_shards: dict[int, _PartialShard] = {}
+    open_shards: dict[int, PartialShard] = {}
     with tqdm(unit="frame", desc=f"encode rank {rank}", position=rank, disable=not cfg.progress) as bar:
         for item in decoded:
             if item.shard not in open_shards:
-                open_shards[item.shard] = _PartialShard(outputs[item.shard])
+                open_shards[item.shard] = PartialShard(outputs[item.shard])
             shard = open_shards[item.shard]
             if isinstance(item, DecodedRun):
-                shard.writer.write(pack_run(encode(item, todo[item.shard])))
-                shard.runs, shard.frames = shard.runs + 1, shard.frames + len(item.ticks)
-                shard.windows += len(item.ticks) - clip_cfg.frames + 1
+                shard.write(encode(item, todo[item.shard]), clip_cfg.frames)
                 bar.update(len(item.ticks))
                 continue
             del open_shards[item.shard]
@@ -304,9 +317,7 @@ def encode_features(clip_cfg: ClipConfig, encoder_cfg: EncoderConfig, cfg: Encod
                 log.error("input shard failed, no output written (a rerun retries it): %s", item.error)
                 continue
             shard.finish()
-            summary.shards_written.append(shard.path)
-            summary.runs, summary.frames = summary.runs + shard.runs, summary.frames + shard.frames
-            summary.windows += shard.windows
+            record_shard(summary, shard)
             summary.skipped.update(item.skipped)
             bar.set_postfix_str(f"{len(summary.shards_written)}/{len(todo)} shards")
     summary.shards_written.sort()  # workers finish in any order

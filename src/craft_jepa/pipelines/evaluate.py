@@ -1,6 +1,7 @@
 """`craft-jepa eval` composed: load the run once, refuse training data, encode held-out clips once,
 score the metrics (eval/), plan between recorded frames (planning/), draw pictures when the run
-has a decoder, write the report. The CLI stays a thin argument parser.
+has a decoder, write the report. A DROID model goes to pipelines/droid.py (same report layout).
+The CLI stays a thin argument parser.
 """
 
 from __future__ import annotations
@@ -16,20 +17,38 @@ from craft_jepa.eval.heldout import EvalConfig, encode_probe_fit_clips, encode_v
 from craft_jepa.eval.overlap import check_keys, check_shards
 from craft_jepa.eval.pictures import write_pictures
 from craft_jepa.eval.report import write_report
+from craft_jepa.hub import parse_hub_ref
+from craft_jepa.pipelines.droid import DroidOptions, evaluate_droid_run, is_droid_model
 from craft_jepa.planning.offline import OfflinePlanConfig, evaluate_planning
+from craft_jepa.runs import layout
 from craft_jepa.runs.decoder_files import load_run_decoder
 from craft_jepa.runs.loading import load_run, run_data_source, run_training_shards
+
+
+def default_eval_dir(model_ref: str) -> str:
+    """Where `craft-jepa eval` writes by default: RUN_DIR/eval (EXPORT_DIR/eval), ./eval-ORG--NAME for
+    a Hub repo id (never into the Hub cache), ./eval-STEM for a released predictor file."""
+    if os.path.isfile(model_ref):
+        return f"eval-{Path(model_ref).stem}"
+    ref = parse_hub_ref(model_ref)
+    return os.path.join(model_ref, layout.EVAL_DIR) if ref is None else f"eval-{ref.repo_id.replace('/', '--')}"
 
 
 def evaluate_run(run_or_export_dir: str | os.PathLike[str], data: str | list[str],
                  out_dir: str | os.PathLike[str], eval_config: EvalConfig,
                  plan_config: OfflinePlanConfig | None, device: str = "cpu",
                  which: str = "best", encoder_checkpoint: str | None = None,
-                 allow_train_data: bool = False) -> tuple[dict, dict[str, Path]]:
+                 allow_train_data: bool = False, droid: DroidOptions | None = None) -> tuple[dict, dict[str, Path]]:
     """Evaluate, plan (when plan_config is given) and write the report; -> (report, paths).
 
     Data that overlaps the run's training shards or segments is refused
-    (`eval.overlap.TrainingDataOverlap`) unless `allow_train_data`."""
+    (`eval.overlap.TrainingDataOverlap`) unless `allow_train_data`. A DROID model (a released
+    predictor file, or a run / export with the droid7 layout) is evaluated on DROID path-list
+    files by pipelines/droid.py, with `droid`'s settings, into the same report layout."""
+    if is_droid_model(run_or_export_dir):
+        return evaluate_droid_run(run_or_export_dir, data, out_dir, eval_config, plan_config, droid, device=device,
+                                  which=which, encoder_checkpoint=encoder_checkpoint,
+                                  allow_train_data=allow_train_data)
     start = time.perf_counter()
     run = load_run(run_or_export_dir, device, which, encoder_checkpoint)
     # run.source is the local folder (a Hub reference resolved once, in load_run), so the overlap

@@ -12,8 +12,10 @@ vjepa2's `notebooks/utils/mpc_utils.py` (REFERENCE.md section 7), reproduced her
   of the predictor sees states up to t either way.
 - Energy: mean |z_pred - z_goal| over the last predicted frame's tokens (`goal_l1`, mode last).
 
-`energy_landscape` scores one-step actions on a (dx, dy) grid (dz, rotation and gripper 0), the
-picture that shows whether the model's energy has its minimum where the recorded action lies.
+`energy_landscape` scores actions on a (dx, dy) grid (dz, rotation and gripper 0; one step as in
+Meta's notebook, or the same step repeated over the plan's horizon), the picture that shows
+whether the model's energy has its minimum where the recorded action lies (`landscape_report`:
+in the report's layout, drawn by eval/report.py).
 scipy is the optional `droid` extra (imported at module level: this module is DROID-only).
 """
 
@@ -149,38 +151,26 @@ def plan_droid_cem(energy_fn: SequenceEnergy, config: DroidCEMConfig) -> DroidPl
 
 
 @torch.no_grad()
-def energy_landscape(energy_fn: SequenceEnergy, maxnorm: float = 0.05,
-                     points: int = 21) -> tuple[np.ndarray, np.ndarray]:
-    """(offsets (points,), energies (points, points) indexed [dy, dx]) of one-step actions (dx, dy, 0, 0...)."""
+def energy_landscape(energy_fn: SequenceEnergy, maxnorm: float = 0.05, points: int = 21,
+                     horizon: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets (points,), energies (points, points) indexed [dy, dx]) of `horizon`-step sequences
+    repeating one action (dx, dy, 0, 0, ...); horizon 1 is Meta's one-step landscape."""
     offsets = np.linspace(-maxnorm, maxnorm, points)
     dx, dy = np.meshgrid(offsets, offsets)  # (points, points) each, rows: dy
-    actions = torch.zeros(points * points, 1, 7, dtype=torch.float64)
-    actions[:, 0, 0], actions[:, 0, 1] = torch.from_numpy(dx.ravel()), torch.from_numpy(dy.ravel())
+    actions = torch.zeros(points * points, horizon, 7, dtype=torch.float64)  # (G, H, 7)
+    actions[..., 0] = torch.from_numpy(dx.ravel())[:, None]
+    actions[..., 1] = torch.from_numpy(dy.ravel())[:, None]
     return offsets, energy_fn(actions).double().cpu().numpy().reshape(points, points)
 
 
-def plot_energy_landscape(offsets: np.ndarray, energies: np.ndarray, path: str, *,
-                          recorded: tuple[float, float] | None = None,
-                          planned: tuple[float, float] | None = None) -> None:
-    """Heat map of `energy_landscape` with the recorded and planned (dx, dy) marked; PNG at `path`."""
-    import matplotlib  # heavy: only when a picture is drawn
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    extent = (offsets[0], offsets[-1], offsets[0], offsets[-1])
-    figure, axes = plt.subplots(figsize=(5, 4.2))
-    image = axes.imshow(energies, origin="lower", extent=extent, cmap="viridis")
-    figure.colorbar(image, ax=axes, label="energy (L1 to goal)")
-    if recorded is not None:
-        axes.plot(*recorded, "r*", markersize=12, label="recorded action")
-    if planned is not None:
-        axes.plot(*planned, "wx", markersize=10, label="CEM plan (first step)")
-    if recorded is not None or planned is not None:
-        axes.legend(loc="upper right", fontsize=8)
-    axes.set_xlabel("dx (m)")
-    axes.set_ylabel("dy (m)")
-    axes.set_title("one-step energy (dz, rotation, gripper 0)", fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+def landscape_report(energy_fn: SequenceEnergy, maxnorm: float, points: int, recorded: Tensor,
+                     planned: Tensor) -> dict:
+    """`energy_landscape` over the plan's horizon, as the report holds it (eval/report.py's
+    plot_landscape draws it): dx and dy offsets (points,), energy rows dy, columns dx, the recorded
+    and planned sequences' (H, 7) mean (dx, dy) per step, and the grid point of least energy."""
+    horizon = recorded.shape[0]
+    offsets, energies = energy_landscape(energy_fn, maxnorm, points, horizon)
+    dy_index, dx_index = divmod(int(energies.argmin()), points)  # energies are indexed [dy, dx]
+    return {"dx": offsets.tolist(), "dy": offsets.tolist(), "energy": energies.tolist(), "horizon": horizon,
+            "recorded": recorded[:, :2].double().mean(0).tolist(), "planned": planned[:, :2].double().mean(0).tolist(),
+            "min_at": [float(offsets[dx_index]), float(offsets[dy_index])]}

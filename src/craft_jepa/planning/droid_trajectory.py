@@ -3,9 +3,9 @@
 `plan_on_trajectory` encodes the frames start, start + step, ..., goal (every
 `ceil(video_fps / fps)`-th video frame at the model's fps, as the loader samples them), plans
 `horizon` actions from the start frame and pose to the goal frame with `plan_droid_cem`, scores
-the recorded actions with the same energy, and draws the energy landscape of one-step (dx, dy)
-actions toward the next sampled frame with the recorded and planned first steps marked. Writes
-OUT/plan.json and OUT/energy_landscape.png.
+the recorded actions with the same energy, and draws its energy landscape over (dx, dy) steps
+(the same step every step of the horizon; one step as in Meta's notebook when the horizon is 1)
+with the recorded and planned mean steps marked. Writes OUT/plan.json and OUT/energy_landscape.png.
 """
 
 from __future__ import annotations
@@ -21,13 +21,8 @@ from craft_jepa.data.droid import DroidTrajectory, frame_step, poses_to_actions,
 from craft_jepa.data.droid_config import CAMERA_VIEWS
 from craft_jepa.data.loader import frame_norm, normalize_frames
 from craft_jepa.eval.droid import DroidModel
-from craft_jepa.planning.droid import (
-    DroidCEMConfig,
-    energy_landscape,
-    plan_droid_cem,
-    plot_energy_landscape,
-    predictor_energy,
-)
+from craft_jepa.eval.report import plot_landscape
+from craft_jepa.planning.droid import DroidCEMConfig, landscape_report, plan_droid_cem, predictor_energy
 
 
 @dataclass
@@ -71,19 +66,15 @@ def plan_on_trajectory(model: DroidModel, setup: TrajectoryPlanSetup, cem: Droid
     recorded = torch.from_numpy(poses_to_actions(poses))  # (H, 7)
     energy_fn = predictor_energy(model.predictor, z[0], poses[0], z[-1], model.scale)
     plan = plan_droid_cem(energy_fn, cem)
-    one_step = predictor_energy(model.predictor, z[0], poses[0], z[1], model.scale)
-    offsets, energies = energy_landscape(one_step, cem.maxnorm, setup.landscape_points)
-    plot_energy_landscape(offsets, energies, str(out / "energy_landscape.png"),
-                          recorded=(float(recorded[0, 0]), float(recorded[0, 1])),
-                          planned=(float(plan.actions[0, 0]), float(plan.actions[0, 1])))
-    dy_index, dx_index = divmod(int(energies.argmin()), len(offsets))  # energies are indexed [dy, dx]
+    landscape = landscape_report(energy_fn, cem.maxnorm, setup.landscape_points, recorded, plan.actions)
+    plot_landscape(landscape, out / "energy_landscape.png")
     result = {
         "model": model.source, "setup": asdict(setup), "cem": asdict(cem), "frames": indices.tolist(),
         "planned_actions": plan.actions.tolist(), "planned_energy": plan.energy,
         "recorded_actions": recorded.tolist(), "recorded_energy": float(energy_fn(recorded[None])[0]),
         "zero_action_energy": float(energy_fn(torch.zeros(1, cem.horizon, 7, dtype=torch.float64))[0]),
         "best_energy_per_iteration": plan.best_energy_per_iteration,
-        "landscape_min_at": [float(offsets[dx_index]), float(offsets[dy_index])],
+        "landscape_min_at": landscape["min_at"], "landscape": landscape,
     }
     (out / "plan.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     return result

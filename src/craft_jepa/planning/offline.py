@@ -190,14 +190,17 @@ def score_plans(space: ActionSpace, plan: Tensor, recorded: Tensor, min_yaw_deg:
         out["key_agreement_all_zero_plan"] = (target == 0).float().mean().item()
         out["key_agreement_majority_plan"] = (majority == target).float().mean().item()
     if seed is not None and len(agree):
-        out["yaw_sign_agreement_ci95"] = _interval(mean_interval(agree.numpy(), seed))
-        out["yaw_correlation_ci95"] = _interval(correlation_interval(plan_yaw.numpy(), rec_yaw.numpy(), seed))
+        out["yaw_sign_agreement_ci95"] = interval_bounds(mean_interval(agree.numpy(), seed))
+        out["yaw_correlation_ci95"] = interval_bounds(correlation_interval(plan_yaw.numpy(), rec_yaw.numpy(),
+                                                                           seed))
     return out
 
 
-def seed_spread(summaries: list[dict], seeds: list[int]) -> dict:
-    """Mean, min and max over CEM seeds of the scores that depend on the plan."""
-    keys = ("yaw_sign_agreement", "yaw_correlation", "camera_error_deg", "key_agreement")
+SEED_SPREAD_KEYS = ("yaw_sign_agreement", "yaw_correlation", "camera_error_deg", "key_agreement")
+
+
+def seed_spread(summaries: list[dict], seeds: list[int], keys: tuple[str, ...] = SEED_SPREAD_KEYS) -> dict:
+    """Mean, min and max over CEM seeds of the scores (`keys`) that depend on the plan."""
     out: dict = {"seeds": seeds}
     for key in keys:
         values = np.array([s[key] for s in summaries if key in s], dtype=np.float64)
@@ -212,5 +215,6 @@ def _correlation(x: Tensor, y: Tensor) -> float:
     return float(np.corrcoef(x.numpy(), y.numpy())[0, 1])
 
 
-def _interval(interval: dict[str, float]) -> list[float]:
+def interval_bounds(interval: dict[str, float]) -> list[float]:
+    """{"value", "lo", "hi"} -> [lo, hi]."""
     return [interval["lo"], interval["hi"]]

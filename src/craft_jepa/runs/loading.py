@@ -9,6 +9,8 @@ Everything downstream of training (eval, planning, pipelines, the `WorldModel` A
   encoder -> parameter-free layer norm (exactly the training targets) and the same action scaling;
 - `run_training_shards(folder)`: the shards a run (or the run behind an export) trained on;
   `run_data_source(folder)`: what kind they are (video, features, droid).
+- `recorded_action_layout(ref)`: the action layout it records, without reading weights (what
+  `craft-jepa eval|plan` dispatch on: `droid7` is a DROID world model).
 
 A Hub reference (`org/name`, `hf://org/name@rev`: craft_jepa.hub) is resolved once, by
 `resolve_source`, at the public entry points; `LoadedRun.source` is then the local folder, so
@@ -271,6 +273,20 @@ def load_run(run_or_export_dir: str | os.PathLike[str], device: torch.device | s
     )
 
 
+def recorded_action_layout(run_or_export_dir: str | os.PathLike[str], which: str | int = "best") -> str:
+    """The action layout name a run (RUN_DIR/config.yaml, else its checkpoint's config) or an export
+    (craft_jepa.json) records, read without loading the predictor weights ('custom' for a list)."""
+    path = resolve_source(run_or_export_dir)
+    if layout.is_export(path):
+        clip = read_export_meta(path / layout.META_FILE)["clip"]
+    elif layout.config_path(path).is_file():
+        clip = (yaml.safe_load(layout.config_path(path).read_text()) or {}).get("clip") or {}
+    else:
+        clip = dataclasses.asdict(_load_exported_at(path, which, None).clip)
+    name = clip.get("action_layout", ClipConfig.action_layout)
+    return name if isinstance(name, str) else "custom"
+
+
 def _run_data_section(run_or_export_dir: str | os.PathLike[str]) -> dict:
     """The `data` section of a run's config (or of the run an export came from); {} if unreadable."""
     path = Path(run_or_export_dir)
@@ -283,13 +299,15 @@ def _run_data_section(run_or_export_dir: str | os.PathLike[str]) -> dict:
 
 
 def run_training_shards(run_or_export_dir: str | os.PathLike[str], *, warn: bool = True) -> list[str] | None:
-    """The training shard URLs of a run (or of the run an export came from); None if unknown,
-    with a warning (unless `warn` is False) that the data cannot be checked against them."""
+    """The training shard URLs of a run (or of the run an export came from; a DROID run's: its
+    training trajectory directories); None if unknown, with a warning (unless `warn` is False) that the data cannot be checked against them."""
     data = _run_data_section(run_or_export_dir)
     train = None
     if data:
         try:
-            cfg = DataConfig(**{k: data[k] for k in ("train_shards", "val_shards", "val_fraction") if k in data})
+            # source: a DROID run's train_shards are path lists, resolved to trajectory directories
+            cfg = DataConfig(**{k: data[k] for k in ("source", "train_shards", "val_shards", "val_fraction")
+                                if k in data})
             train, _ = resolve_shards(cfg)
         except (ValueError, TypeError, OSError):
             train = None  # shards moved or unreadable here: nothing to compare against
