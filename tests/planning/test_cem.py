@@ -191,3 +191,25 @@ def test_features_left_unplanned_take_the_hold_values(plan):
         assert raw[..., planned_binary].std(1).sum() > 0
     gui = NAMES.index("isGuiOpen")
     assert not space.planned_mask[gui]  # state-like: never sampled unless plan="all"
+
+
+def test_held_camera_plans_one_motion_for_the_whole_horizon():
+    # In an additive world the goal fixes the camera's total only: a held plan moves the camera
+    # by the same (yaw, pitch) every step, and that total still reaches the goal.
+    world = LinearWorld(seed=4)
+    horizon = 3
+    space = make_space(plan="camera", camera="held")
+    true_actions = torch.zeros(2, horizon, len(NAMES))
+    yaw = torch.tensor([[14.0, 2.0, 5.0], [-3.0, -12.0, -6.0]])  # uneven splits of +21 and -21
+    true_actions[..., 0], true_actions[..., 2] = yaw / 0.15, yaw
+    z0 = torch.randn(2, 3, 8, generator=torch.Generator().manual_seed(5))
+    goal = world.rollout(z0[:, None], scale_fn(true_actions), None, horizon)[:, -1]
+    energy = rollout_energy(world.rollout, scale_fn, z0, goal)
+    samples = space.sample(space.initial(2, horizon), 64, torch.Generator().manual_seed(0))
+    assert torch.equal(samples.params[..., :2], samples.params[..., :1, :2].expand_as(samples.params[..., :2]))
+    result = cem(space, energy, batch=2, config=CEMConfig(horizon=horizon, samples=300, iterations=8, seed=1))
+    camera = space.camera_degrees(result.actions)  # (2, H, 2)
+    assert torch.allclose(camera, camera[:, :1].expand_as(camera))
+    assert camera[..., 0].sum(1).tolist() == pytest.approx([21.0, -21.0], abs=2.0)
+    with pytest.raises(ValueError, match="camera"):
+        ActionSpaceConfig(camera="sometimes")

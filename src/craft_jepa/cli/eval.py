@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plan-features", default=None, choices=["camera", "camera+movement", "actions", "all"],
                         help="VPT: what CEM samples; the rest is held at the start's hotbar/GUI state and 0 "
                              "(default camera). DROID plans xyz + gripper as Meta's notebook")
+    parser.add_argument("--camera", default="per_step", choices=["per_step", "held"],
+                        help="VPT: one camera motion per step (default), or one held over the horizon (the goal "
+                             "frame fixes only the total)")
     parser.add_argument("--landscape-points", type=int, default=21,
                         help="grid points per axis of the planning energy landscape (0: none; default 21)")
     parser.add_argument("--allow-train-data", action="store_true",
@@ -69,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         if args.plan_pairs > 0:
             cem = CEMConfig(horizon=args.horizon, samples=args.samples, iterations=args.iterations,
                             top_k=min(10, args.samples), seed=args.seed)
-            space = ActionSpaceConfig() if args.plan_features is None else ActionSpaceConfig(plan=args.plan_features)
+            space = ActionSpaceConfig(camera=args.camera) if args.plan_features is None else \
+                ActionSpaceConfig(plan=args.plan_features, camera=args.camera)
             plan_cfg = OfflinePlanConfig(pairs=args.plan_pairs, cem=cem,
                                          cem_seeds=tuple(range(args.seed, args.seed + args.cem_seeds)),
                                          action_space=space, landscape_points=args.landscape_points)
