@@ -41,3 +41,13 @@ def test_rank_does_not_depend_on_rotation_or_scale():
     a, b = collapse_stats(x)["effective_rank"], collapse_stats(3.0 * x @ rotation)["effective_rank"]
     assert a.item() == pytest.approx(b.item(), rel=1e-4)
     assert 1.0 < a.item() < 16.0 and not math.isnan(a.item())
+
+
+def test_many_tokens_are_subsampled_without_changing_the_answer():
+    g = torch.Generator().manual_seed(2)
+    basis = torch.linalg.qr(torch.randn(24, 6, generator=g))[0]  # (D, 6) orthonormal
+    tokens = torch.randn(50_000, 6, generator=g) @ basis.T  # (M, D): 6 equal directions
+    full = collapse_stats(tokens, max_rows=50_000)
+    sampled = collapse_stats(tokens)  # 4096 rows at most
+    assert sampled["effective_rank"].item() == pytest.approx(full["effective_rank"].item(), rel=0.02)
+    assert sampled["feature_std"].item() == pytest.approx(full["feature_std"].item(), rel=0.02)

@@ -18,11 +18,16 @@ from torch import Tensor
 
 
 @torch.no_grad()
-def collapse_stats(tokens: Tensor) -> dict[str, Tensor]:
+def collapse_stats(tokens: Tensor, max_rows: int = 4096) -> dict[str, Tensor]:
     """tokens (..., D), any leading shape (every token one row) -> {"feature_std", "effective_rank"}
-    as float32 scalars on the tokens' device (computed in float64: a (D, D) Gram matrix)."""
+    as float32 scalars on the tokens' device (computed in float64: a (D, D) Gram matrix).
+
+    It runs in every pre-training forward, so at most `max_rows` tokens enter it (an even
+    stride over them): a ViT-L batch has 16k tokens, and float64 is slow on many GPUs."""
+    rows = tokens.detach().reshape(-1, tokens.shape[-1])  # (M, D)
+    stride = -(-rows.shape[0] // max_rows)  # ceil
     # float64: float32 rounding alone gives a one-line cloud an effective rank above 1.01.
-    rows = tokens.detach().reshape(-1, tokens.shape[-1]).double()  # (M, D)
+    rows = rows[::stride].double()  # (<= max_rows, D)
     centred = rows - rows.mean(dim=0, keepdim=True)
     feature_std = centred.pow(2).mean(dim=0).sqrt().mean().float()
     # Singular values from the (D, D) Gram matrix: cheap for many tokens of a wide encoder.
