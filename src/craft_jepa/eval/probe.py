@@ -230,6 +230,7 @@ def inverse_dynamics_probe(z_pooled: Tensor, predicted_pooled: Tensor, actions: 
     c, t, d = z_pooled.shape
     if len(keys) != c:
         raise ValueError(f"{len(keys)} segment keys for {c} clips")
+
     def flat(x: Tensor) -> Tensor:
         return x.reshape(-1, x.shape[-1])  # (c', T-1, F) -> (c' * (T-1), F)
 
