@@ -160,7 +160,8 @@ class WorldModel:
         """CEM over VPT actions from a start to a goal; each is an image (H, W, 3) or a latent (N, D).
 
         Energy: mean L1 between predicted and goal latents at the last step ("last") or every
-        step ("all"). `state` (S,) is the start state for layouts with states. Features CEM does
+        step ("all"), plus the camera prior of `action_space` (`ActionSpaceConfig.camera_prior`;
+        0 leaves the energy alone, as V-JEPA 2-AC). `state` (S,) is the start state for layouts with states. Features CEM does
         not plan (`action_space.plan`, default the camera) take `hold` (A,), a raw layout vector
         (default 0; pass e.g. the start frame's hotbar slot and GUI flag)."""
         z_start, z_goal = self._as_latent(start), self._as_latent(goal)

@@ -22,12 +22,12 @@ def export_dir(tmp_path_factory):
 def test_eval_writes_the_report(export_dir, synth_dataset, tmp_path, capsys):
     out = tmp_path / "report"
     rc = main(["eval", export_dir, "--data", synth_dataset.shard_dir, "--clips", "4", "--windows", "2",
-               "--plan-pairs", "2", *FAST_CEM, "--no-progress", "--out", str(out)])
+               "--plan-pairs", "2", *FAST_CEM, "--camera-prior", "0.25", "--no-progress", "--out", str(out)])
     assert rc == 0
     printed = capsys.readouterr().out
     assert "copy-last" in printed and "report.md" in printed
     report = json.loads((out / "report.json").read_text())
-    assert report["clips"] == 4 and "planning" in report
+    assert report["clips"] == 4 and report["planning"]["camera_prior"] == 0.25
     assert (out / "horizons.png").is_file() and (out / "energy_landscape.png").is_file()
 
 
@@ -55,6 +55,25 @@ def test_plan_from_a_recorded_clip_shows_the_recording(export_dir, synth_dataset
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["steps"]) == 2 and len(out["recorded_steps"]) == 2
+
+
+def test_a_strong_camera_prior_plans_the_training_mean_motion(export_dir, synth_dataset, capsys):
+    # The prior's weight is in units of the no-motion energy: at 1e6 the energy no longer matters and
+    # CEM's elites are the samples nearest the scaler's mean camera motion.
+    from craft_jepa.runs.loading import load_run
+
+    scaler = load_run(export_dir).scaler
+    yaw = list(scaler.continuous_features).index("yaw_diff")
+    clip = f"{synth_dataset.shard_urls[0]}:{synth_dataset.stems[0]}:1:2"
+    planned = {}
+    for prior in ("0", "1e6"):
+        assert main(["plan", export_dir, "--clip", clip, "--samples", "64", "--iterations", "4", "--json",
+                     "--camera-prior", prior]) == 0
+        out = json.loads(capsys.readouterr().out)
+        planned[prior] = np.asarray(out["actions"])[:, out["feature_names"].index("yaw_diff")]
+    off_mean = {k: np.abs(v - scaler.mean[yaw]).max() / scaler.scale[yaw] for k, v in planned.items()}
+    print("planned yaw off the training mean, in stds:", off_mean)
+    assert off_mean["1e6"] < 0.1 < off_mean["0"], (planned, off_mean)
 
 
 def test_plan_needs_start_and_goal(export_dir, capsys):

@@ -49,6 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera", default="per_step", choices=["per_step", "held"],
                         help="VPT: one camera motion per step (default), or one held over the horizon (the goal "
                              "frame fixes only the total)")
+    parser.add_argument("--camera-prior", type=float, default=None, metavar="W",
+                        help="VPT: weight of the planner's Gaussian prior on the camera motion (the training data's "
+                             "mean and std), in units of each pair's no-motion energy; 0: the model's energy alone "
+                             "(V-JEPA 2-AC). Default: ActionSpaceConfig's")
     parser.add_argument("--landscape-points", type=int, default=21,
                         help="grid points per axis of the planning energy landscape (0: none; default 21)")
     parser.add_argument("--allow-train-data", action="store_true",
@@ -72,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
         if args.plan_pairs > 0:
             cem = CEMConfig(horizon=args.horizon, samples=args.samples, iterations=args.iterations,
                             top_k=min(10, args.samples), seed=args.seed)
-            space = ActionSpaceConfig(camera=args.camera) if args.plan_features is None else \
-                ActionSpaceConfig(plan=args.plan_features, camera=args.camera)
+            chosen = {"plan": args.plan_features, "camera_prior": args.camera_prior}
+            space = ActionSpaceConfig(camera=args.camera, **{k: v for k, v in chosen.items() if v is not None})
             plan_cfg = OfflinePlanConfig(pairs=args.plan_pairs, cem=cem,
                                          cem_seeds=tuple(range(args.seed, args.seed + args.cem_seeds)),
                                          action_space=space, landscape_points=args.landscape_points)

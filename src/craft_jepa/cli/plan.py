@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--momentum", type=float, default=0.15)
     parser.add_argument("--energy", choices=["last", "all"], default="last",
                         help="L1 to the goal at the last step or averaged over all steps")
+    parser.add_argument("--camera-prior", type=float, default=None, metavar="W",
+                        help="VPT: weight of the Gaussian prior on the camera motion, in units of the no-motion "
+                             "energy (0: the model's energy alone; default: ActionSpaceConfig's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--which", default="best", help="run checkpoint: best, latest or a step")
@@ -86,6 +89,13 @@ def _clip_latents(model, spec: str, seed: int):
     raise ValueError(f"--clip {spec!r}: no segment {key!r} in {shard}")
 
 
+def _action_space(args: argparse.Namespace):
+    """The VPT action space of --camera-prior (None: the API's default)."""
+    from craft_jepa.planning.action_space import ActionSpaceConfig
+
+    return None if args.camera_prior is None else ActionSpaceConfig(camera_prior=args.camera_prior)
+
+
 def run_droid(args: argparse.Namespace) -> int:
     """A DROID model plans on a recorded trajectory (pipelines/droid.py)."""
     import json
@@ -93,9 +103,10 @@ def run_droid(args: argparse.Namespace) -> int:
     from craft_jepa.pipelines.droid import plan_droid_clip
     from craft_jepa.planning.cem import CEMConfig
 
-    if not args.clip or args.start or args.goal or args.energy != "last":
+    if not args.clip or args.start or args.goal or args.energy != "last" or args.camera_prior is not None:
         print("craft-jepa plan: a DROID model plans on a recorded trajectory, --clip TRAJECTORY_DIR:T:K (the "
-              "start pose comes from its trajectory.h5), with the last frame's energy", file=sys.stderr)
+              "start pose comes from its trajectory.h5), with the last frame's energy and no camera prior",
+              file=sys.stderr)
         return 2
     try:
         cem = CEMConfig(horizon=args.horizon, samples=args.samples, top_k=min(args.top_k, args.samples),
@@ -149,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
             start, goal = read_image(args.start), read_image(args.goal)
         plan = model.plan(start, goal, horizon=horizon, samples=args.samples, top_k=min(args.top_k, args.samples),
                           iterations=args.iterations, momentum=args.momentum, seed=args.seed,
-                          energy=args.energy)
+                          energy=args.energy, action_space=_action_space(args))
     except (ValueError, FileNotFoundError, OSError) as err:
         print(f"craft-jepa plan: {err}", file=sys.stderr)
         return 2

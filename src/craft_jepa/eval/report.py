@@ -136,7 +136,8 @@ def planning_table(plan: dict) -> list[str]:
                      f"all-zero plan {_fmt(summary['key_agreement_all_zero_plan'])}, per-feature majority "
                      f"{_fmt(summary['key_agreement_majority_plan'])}"))
     lines = [f"{summary['turning_pairs']} turning pairs of {summary['pairs']}; CEM planned "
-             f"`{plan.get('planned_features', '?')}`. Intervals: 95 % bootstrap over pairs.", "",
+             f"`{plan.get('planned_features', '?')}`, camera `{plan.get('camera', '?')}`, camera prior "
+             f"{plan.get('camera_prior', '?')}. Intervals: 95 % bootstrap over pairs.", "",
              "| score | plan | baselines |", "|---|---|---|"]
     lines += [f"| {name} | {value} | {base} |" for name, value, base in rows]
     return lines + [""]

@@ -69,8 +69,9 @@ def droid_plan_config(plan: OfflinePlanConfig, options: DroidOptions, margin: fl
     from craft_jepa.planning.droid_offline import DroidOfflinePlanConfig  # optional `droid` extra
 
     if plan.action_space != ActionSpaceConfig():
-        raise ValueError(f"planned features {plan.action_space.plan!r} choose VPT actions; a DROID model plans "
-                         "the end effector's xyz and gripper as Meta's notebook does (leave --plan-features out)")
+        raise ValueError(f"VPT planning settings ({plan.action_space}) choose VPT actions; a DROID model plans the "
+                         "end effector's xyz and gripper as Meta's notebook does (leave --plan-features, --camera "
+                         "and --camera-prior out)")
     if plan.energy != "last":
         raise ValueError(f"energy {plan.energy!r}: DROID planning scores the last predicted frame, as Meta's notebook")
     return DroidOfflinePlanConfig(pairs=plan.pairs, start_frame=plan.start_frame, cem_seeds=plan.cem_seeds,

@@ -4,6 +4,7 @@
 the last planned step ("last") or averaged over every step ("all").
 `rollout_energy` wraps a predictor into the `EnergyFn` that `cem` expects: it scales the
 raw VPT actions, expands the start latents to every sample and rolls the predictor out.
+`with_prior` adds an action prior to such an energy, measured in each pair's own energy scale.
 """
 
 from __future__ import annotations
@@ -62,3 +63,23 @@ def rollout_energy(rollout: RolloutFn, scale: ScaleFn, z_start: Tensor, z_goal: 
         return torch.cat(out).view(b, s)
 
     return energy
+
+
+def with_prior(energy: Callable[[Tensor], Tensor], prior_cost: Callable[[Tensor], Tensor], weight: float,
+               reference: Tensor) -> Callable[[Tensor], Tensor]:
+    """energy(a) + weight * reference * prior_cost(a), for raw action sequences (B, S, H, A) -> (B, S).
+
+    `reference` (B, S') with S' in (1, S): the energy of a reference plan of each pair (e.g. no motion).
+    Scaling the prior by it keeps the trade-off the same for any encoder: an encoder whose latents lie
+    twice as far apart gets the same plans. Why a prior at all: a goal k steps ahead fixes the total
+    camera motion, not its split over the steps, and where the energy is flat CEM returns whatever its
+    noise favoured; the prior picks the likelier motion among plans the energy cannot tell apart."""
+    if weight < 0:
+        raise ValueError(f"prior weight must be >= 0, got {weight}")
+    reference = reference.detach()
+
+    def energy_with_prior(actions: Tensor) -> Tensor:
+        cost = prior_cost(actions.cpu()).to(reference)  # (B, S)
+        return energy(actions).to(reference) + weight * reference * cost
+
+    return energy_with_prior

@@ -31,7 +31,7 @@ from craft_jepa.eval.heldout import EncodedClips
 from craft_jepa.eval.spread import correlation_interval, mean_interval
 from craft_jepa.planning.action_space import ActionSpace, ActionSpaceConfig
 from craft_jepa.planning.cem import CEMConfig, CEMResult, cem
-from craft_jepa.planning.objectives import EnergyMode, rollout_energy
+from craft_jepa.planning.objectives import EnergyMode, rollout_energy, with_prior
 from craft_jepa.runs.loading import LoadedRun
 
 
@@ -70,13 +70,23 @@ def plan_latents(run: LoadedRun, space: ActionSpace, z_start: Tensor, z_goal: Te
     """CEM from start latents (B, N, D) to goal latents (B, N, D) with the run's predictor.
 
     `hold` (B, A): values of the features the action space does not plan (default 0).
-    `cached=False` uses the predictor's uncached rollout (for benchmarks)."""
+    `cached=False` uses the predictor's uncached rollout (for benchmarks). With
+    `space.config.camera_prior` the objective adds the camera prior (`objectives.with_prior`),
+    scaled by each pair's no-motion energy; the result's energy is then that objective's."""
     predictor = run.predictor
     rollout = predictor.rollout if cached else predictor.rollout_uncached
     if state_start is not None:
         state_start = state_start.to(run.device)
     energy = rollout_energy(rollout, run.scale, z_start.to(run.device), z_goal.to(run.device),
                             state_start, mode)
+    if space.config.camera_prior > 0:
+        b, h, a = z_start.shape[0], config.horizon, space.dim
+        held = torch.zeros((b, a)) if hold is None else hold.cpu().float().reshape(b, a)
+        # the reference plan: what CEM does not plan as held, every planned feature 0 (no motion, no keys)
+        still = (held * ~space.planned_mask)[:, None, None].expand(b, 1, h, a)  # (B, A) -> (B, 1, H, A)
+        with torch.no_grad():
+            reference = energy(still.to(run.device)).float().cpu()  # (B, 1)
+        energy = with_prior(energy, space.camera_prior_cost, space.config.camera_prior, reference)
     return cem(space, energy, z_start.shape[0], config, device=run.device, hold=hold)
 
 
@@ -133,6 +143,7 @@ def evaluate_planning(run: LoadedRun, clips: EncodedClips, config: OfflinePlanCo
     summary["cem_seeds"] = seed_spread([score_plans(space, p, recorded, config.min_yaw_deg)
                                         for p in per_seed], list(config.cem_seeds))
     report = {"summary": summary, "horizon": k, "start_frame": t, "planned_features": config.action_space.plan,
+              "camera": config.action_space.camera, "camera_prior": config.action_space.camera_prior,
               "samples": config.cem.samples, "iterations": config.cem.iterations,
               "first_plans": [[run.action_layout.describe(step.numpy()) for step in p]
                               for p in plan[:3]]}
