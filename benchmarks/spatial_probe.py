@@ -19,7 +19,8 @@ pairs (frames of one recording are not independent).
         --encoder vit_tiny:64 --encoder vit_tiny:64:runs/x/checkpoints/latest.pt
 
 Each `--encoder NAME:SIZE[:CHECKPOINT]` is as in benchmarks/encoder_probe.py (random weights
-from init seed 0 unless a checkpoint is given; its `target_encoder` entry). Every training and
+from init seed 0 unless a checkpoint is given; its `target_encoder` entry); `NAME:SIZE:seed=N`
+is the random encoder of init seed N (how much random encoders differ among themselves). Every training and
 held-out segment is read once as one clip of `--frames` frames at `--fps`.
 """
 
@@ -157,6 +158,13 @@ def spread_cell(tokens: list[torch.Tensor]) -> str:
     return f"{float(stats['feature_std']):.3f} / {float(stats['effective_rank']):.1f}"
 
 
+def encoder_config(name: str, size: int, source: str | None) -> EncoderConfig:
+    """`source`: a checkpoint path, `seed=N` (random weights from init seed N), or None (init seed 0)."""
+    if source is not None and source.startswith("seed="):
+        return EncoderConfig(name=name, img_size=size, init_seed=int(source.removeprefix("seed=")))
+    return EncoderConfig(name=name, img_size=size, checkpoint=source)
+
+
 def _ci(s: dict[str, float], fmt: str) -> str:
     return f"{s['value']:{fmt}} [{s['lo']:{fmt}}, {s['hi']:{fmt}}]"
 
@@ -179,8 +187,7 @@ def main() -> None:
     if len(sizes) != 1:
         raise SystemExit(f"--encoder: every encoder must read one frame size, got {sorted(sizes)}")
     size = sizes.pop()
-    configs = {spec: EncoderConfig(name=name, img_size=size, checkpoint=rest[0] if rest else None)
-               for spec, name, _, *rest in specs}
+    configs = {spec: encoder_config(name, size, rest[0] if rest else None) for spec, name, _, *rest in specs}
     encoders = {spec: FrozenEncoder.from_config(cfg, torch.device("cpu")) for spec, cfg in configs.items()}
     cell_size = max(cfg.grid_size for cfg in configs.values()) * 4  # 4 x 4 cells per patch at the finest grid
     start = time.perf_counter()
@@ -211,10 +218,12 @@ def main() -> None:
 
 
 def print_gains(configs: dict[str, EncoderConfig], scores: dict[str, Scores], yaw: np.ndarray, block: int) -> None:
-    """Each checkpoint against the random-weight encoder of its name and size, when one was given."""
-    random = {(cfg.name, cfg.img_size): spec for spec, cfg in configs.items() if cfg.checkpoint is None}
+    """Each other encoder against the random-weight encoder (init seed 0) of its name and size, when
+    one was given: pre-training starts from it, so the gain is what the training added."""
+    random = {(cfg.name, cfg.img_size): spec for spec, cfg in configs.items()
+              if cfg.checkpoint is None and cfg.init_seed == 0}  # what pre-training starts from
     rows = [(spec, random[(cfg.name, cfg.img_size)]) for spec, cfg in configs.items()
-            if cfg.checkpoint is not None and (cfg.name, cfg.img_size) in random]
+            if (cfg.name, cfg.img_size) in random and spec != random[(cfg.name, cfg.img_size)]]
     if not rows:
         return
     print("\n| encoder | against | yaw r gain [95 % CI] | patch colour R^2 gain [95 % CI] |\n|---|---|---|---|")
