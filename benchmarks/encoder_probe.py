@@ -14,8 +14,8 @@ Pearson r with a 95 % bootstrap interval, and the mean absolute error beside the
 Caveat (measured 2026-12-07, docs/world-model.md): on ViZDoom footage this probe reads r ~ 0.05 for
 4x4 and 8x8 grids alike, also where a trained predictor finds the turning direction. A linear map of
 the token change alone cannot tell a shift's direction when its effect on a token depends on that
-token's content, so a flat result here is no verdict on an encoder; features that keep the content
-(z_t beside the change, or a small MLP) are the next step.
+token's content, so a flat result here is no verdict on an encoder; benchmarks/spatial_probe.py reads the
+shift from the token cross-correlation map instead.
 
 Each `--encoder NAME:SIZE[:CHECKPOINT]` is a frozen encoder (random weights from init seed 0 unless
 a checkpoint is given). Prints one table.
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import time
-import zlib
 
 import numpy as np
 import torch
@@ -34,10 +33,10 @@ from craft_jepa.data.clips import ClipConfig
 from craft_jepa.data.loader import build_val_loader
 from craft_jepa.data.shards import expand_urls
 from craft_jepa.encoders import EncoderConfig, FrozenEncoder, normalize_targets
+from craft_jepa.eval.spatial_probe import choose_penalty, fit_ridge
+from craft_jepa.eval.spread import correlation_interval
 from craft_jepa.vpt.action_groups import camera_degrees
 from craft_jepa.vpt.layouts import get_action_layout
-
-RIDGE_GRID = (1e-1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5)
 
 
 def encode_pairs(encoder: FrozenEncoder, size: int, urls: list[str], windows: int, fps: float, seed: int):
@@ -54,53 +53,8 @@ def encode_pairs(encoder: FrozenEncoder, size: int, urls: list[str], windows: in
                 seen.add((key, int(batch["start_tick"][i])))
                 deltas.append(z[i, 1] - z[i, 0])  # (N, D)
                 cameras.append(camera_degrees(batch["actions"][i, 0], layout.feature_names, layout.continuous_mask))
-                groups.append(zlib.crc32(key.encode()))  # stable across runs (str hash is salted)
-    return torch.stack(deltas).double(), torch.stack(cameras).double(), np.asarray(groups)
-
-
-def _ridge(x: torch.Tensor, y: torch.Tensor, penalty: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(mean, std, weights) of a ridge fit on standardized x (dual form when features outnumber samples)."""
-    mean, std = x.mean(0), x.std(0).clamp_min(1e-8)
-    xs = (x - mean) / std
-    y_mean = y.mean(0)
-    gram = xs @ xs.T + penalty * torch.eye(xs.shape[0], dtype=xs.dtype)
-    weights = xs.T @ torch.linalg.solve(gram, y - y_mean)  # (F, 2)
-    return mean, std, torch.cat([weights, y_mean[None]])
-
-
-def _predict(x: torch.Tensor, fit: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> torch.Tensor:
-    mean, std, weights = fit
-    return ((x - mean) / std) @ weights[:-1] + weights[-1]
-
-
-def fit_probe(x: torch.Tensor, y: torch.Tensor, groups: np.ndarray, folds: int = 3):
-    """Ridge with its penalty chosen by cross-validation over segment-grouped folds."""
-    unique = np.unique(groups)
-    fold_of = {g: i % folds for i, g in enumerate(unique)}
-    fold = np.array([fold_of[g] for g in groups])
-    best, best_err = RIDGE_GRID[0], float("inf")
-    for penalty in RIDGE_GRID:
-        err = 0.0
-        for k in range(folds):
-            train, test = torch.as_tensor(fold != k), torch.as_tensor(fold == k)
-            if train.sum() < 2 or test.sum() < 1:
-                continue
-            err += float((_predict(x[test], _ridge(x[train], y[train], penalty)) - y[test]).abs().sum())
-        if err < best_err:
-            best, best_err = penalty, err
-    return _ridge(x, y, best), best
-
-
-def bootstrap_r(pred: np.ndarray, true: np.ndarray, seed: int = 0, draws: int = 2000) -> tuple[float, float, float]:
-    rng = np.random.default_rng(seed)
-    r = float(np.corrcoef(pred, true)[0, 1])
-    samples = []
-    for _ in range(draws):
-        idx = rng.integers(0, len(true), len(true))
-        if np.std(true[idx]) > 0 and np.std(pred[idx]) > 0:
-            samples.append(np.corrcoef(pred[idx], true[idx])[0, 1])
-    low, high = np.percentile(samples, [2.5, 97.5])
-    return r, float(low), float(high)
+                groups.append(key)
+    return torch.stack(deltas).double(), torch.stack(cameras).double(), groups
 
 
 def main() -> None:
@@ -126,15 +80,15 @@ def main() -> None:
         x_fit, y_fit, g_fit = encode_pairs(encoder, int(size), train_urls, args.windows, args.fps, seed=0)
         x_test, y_test, _ = encode_pairs(encoder, int(size), heldout_urls, args.heldout_windows, args.fps, seed=1000)
         for probe, flat in (("per-token change", lambda d: d.flatten(1)), ("mean-token change", lambda d: d.mean(1))):
-            fit, _ = fit_probe(flat(x_fit), y_fit, g_fit)
-            pred = _predict(flat(x_test), fit).numpy()
+            fit = fit_ridge(flat(x_fit), y_fit, choose_penalty(flat(x_fit), y_fit, g_fit))
+            pred = fit.predict(flat(x_test)).numpy()
             true = y_test.numpy()
             cells = []
             for a in (0, 1):
-                r, low, high = bootstrap_r(pred[:, a], true[:, a])
+                r = correlation_interval(pred[:, a], true[:, a])
                 mae = float(np.abs(pred[:, a] - true[:, a]).mean())
                 const = float(np.abs(y_fit[:, a].mean().item() - true[:, a]).mean())
-                cells += [f"{r:+.2f} [{low:+.2f}, {high:+.2f}]", f"{mae:.2f} ({const:.2f})"]
+                cells += [f"{r['value']:+.2f} [{r['lo']:+.2f}, {r['hi']:+.2f}]", f"{mae:.2f} ({const:.2f})"]
             grid = cfg.grid_size
             print(f"| {spec} | {grid}x{grid} | {len(x_fit)} / {len(x_test)} | {probe} | " + " | ".join(cells)
                   + f" | {time.perf_counter() - start:.0f} |", flush=True)

@@ -147,3 +147,15 @@ def test_a_pretraining_run_is_not_mistaken_for_a_world_model(synth_dataset, tmp_
     train(pretrain_config(tmp_path, synth_dataset.shard_urls, **{"schedule.total_steps": 2}), single_process=True)
     with pytest.raises(ValueError, match="pre-training checkpoint, not a world model"):
         load_exported(tmp_path, which="latest")
+
+
+def test_engine_preset_is_the_tiny_preset_at_the_learning_rate_that_keeps_the_rank():
+    """configs/pretrain-tiny-engine.yaml differs from the tiny preset only where docs/pretraining.md
+    measured it must (lr, length, run dir): any other drift would void those measurements."""
+    env = {"VPT_DATA_PATH": "x.tar"}
+    tiny = yaml.safe_load(PRESET.read_text())
+    engine = yaml.safe_load((REPO / "configs" / "pretrain-tiny-engine.yaml").read_text())
+    changed = {"run_dir": "runs/pretrain-tiny-engine", "optim.lr": 1.0e-4, "schedule.total_steps": 1000}
+    assert _merge(tiny, changed) == engine
+    cfg = load_config(RunConfig, REPO / "configs" / "pretrain-tiny-engine.yaml", env=env)
+    assert cfg.objective == "vjepa" and cfg.optim.lr == 1.0e-4 and cfg.schedule.total_steps == 1000
