@@ -61,8 +61,8 @@ class ActionSpaceConfig:
     # units of the pair's no-motion energy: the planner minimises energy + weight * E(no motion) * mean over
     # steps of the squared z-scores of (yaw, pitch). 0: the model's energy alone (V-JEPA 2-AC). Where the
     # energy cannot tell plans apart (the split of a total turn, a pitch the model does not see), the prior
-    # chooses; 0.02 cut the camera error on ViZDoom footage from 0.92-1.10 to 0.72-0.76 x planning no
-    # motion on 3 training seeds, without costing sign agreement (docs/world-model.md).
+    # chooses; 0.02 cut the camera error on ViZDoom footage from 0.92-1.09 to 0.72-0.76 x planning no
+    # motion on 3 training seeds (yaw sign agreement moved by -0.03..+0.02; docs/world-model.md).
     camera_prior: float = 0.02
 
     def __post_init__(self) -> None:
