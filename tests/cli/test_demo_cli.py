@@ -7,23 +7,35 @@ import re
 import tarfile
 
 import pytest
+import yaml
 
 
 @pytest.mark.slow
 def test_demo_runs_every_stage_and_prints_baselines(tmp_path, capsys):
     """One demo run, on shards the user brings (`--train-data`, `--heldout-data`): here the demo's
-    own synthetic data function at a shrunken size, so both ways in share this run."""
+    own synthetic data function at a shrunken size, so both ways in share this run; with the
+    encoder pre-trained first (`--pretrain`, a few steps)."""
     from craft_jepa.cli.main import main
     from craft_jepa.pipelines import demo
 
     small = demo.ToyWorld(train_recordings=2, train_seconds=5.0, heldout_recordings=3, heldout_seconds=4.0)
     train, heldout = demo.make_data(tmp_path / "mine", seed=0, world=small)
     assert main(["demo", "--out", str(tmp_path / "out"), "--steps", "20", "--eval-clips", "6",
+                 "--pretrain", "--pretrain-steps", "2",
                  "--train-data", "::".join(train), "--heldout-data", "::".join(heldout)]) == 0
     printed = capsys.readouterr().out
     report = json.loads((tmp_path / "out" / "eval" / "report.json").read_text())
     assert report["clips"] == 6  # 2 windows from each of the 3 held-out segments
     assert "the user's recordings" in (tmp_path / "out" / "README.md").read_text()
+    # every later stage froze the pre-trained encoder: the feature cache, the run, its evaluation
+    pretrained = str(tmp_path / "out" / "pretrain" / "checkpoints" / "latest.pt")
+    shard = next((tmp_path / "out" / "features" / "train").glob("*.tar"))
+    with tarfile.open(shard) as tar:
+        meta = json.loads(tar.extractfile(next(m for m in tar.getmembers() if m.name.endswith(".json"))).read())
+    assert meta["encoder_config"]["checkpoint"] == pretrained
+    run_config = yaml.safe_load((tmp_path / "out" / "run" / "config.yaml").read_text())
+    assert run_config["encoder"]["checkpoint"] == pretrained
+    assert "pre-trained on the training recordings" in (tmp_path / "out" / "README.md").read_text()
     # the user's footage is finite: the training cache takes windows from every tick offset of
     # the 5 fps grid (runs keyed <segment>_<first tick>), and the probe fits on those clips
     members = [m for shard in (tmp_path / "out" / "features" / "train").glob("*.tar")
@@ -55,5 +67,7 @@ def test_demo_refuses_training_data_that_shares_segments_before_any_work(synth_d
     with pytest.raises(SystemExit, match=re.escape(shard) + ".*held-out data"):
         main(["demo", "--out", str(tmp_path / "out"), "--train-data", shard, "--heldout-data", shard])
     assert not (tmp_path / "out").exists()  # refused before any work
+    with pytest.raises(SystemExit, match="--pretrain-steps needs --pretrain"):
+        main(["demo", "--out", str(tmp_path / "out"), "--pretrain-steps", "5"])
     with pytest.raises(SystemExit, match="together"):
         main(["demo", "--out", str(tmp_path / "out"), "--train-data", shard])

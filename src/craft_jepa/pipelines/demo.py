@@ -7,6 +7,8 @@ Each stage calls the same code the real commands use; only the sizes are tiny:
              user's shards, checked before any work (data/shard_survey.py: usable segments,
              enough of them, nothing shared with the held-out data)
 2. scaler    action standardization fitted on the training shards' jsonl only
+   pretrain  (`--pretrain`) V-JEPA pre-training of the toy encoder on the training recordings
+             (configs/pretrain-tiny-engine.yaml); the rest of the recipe freezes that encoder
 3. encode    the feature cache: every training window encoded once by the frozen encoder
 4. train     the predictor of configs/tiny-world-model.yaml from the cached features
 5. eval      held-out latent prediction vs copy-last / mean / zeroed / shuffled-action baselines,
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -119,6 +121,7 @@ class DemoResult:
     plan_text: str
     timings: dict[str, float] = field(default_factory=dict)
     data_description: str = ""
+    pretrained_encoder: Path | None = None  # the pre-training checkpoint the recipe froze, if any
 
 
 def preset_path(name: str = "tiny-world-model.yaml") -> Path:
@@ -160,6 +163,38 @@ def _config(overrides: list[str], features: Path | str = "unset"):
     """The preset with `overrides`; ${VPT_FEATURES_PATH} stands for `features`."""
 
     return load_config(RunConfig, str(preset_path()), overrides, env={"VPT_FEATURES_PATH": str(features)})
+
+
+def shortened(steps: int, decay_percent: int) -> list[str]:
+    """Overrides that shorten a preset to `steps` and keep its shape: a warm-up, a decay over the
+    last `decay_percent` % of the steps, 4 validations and checkpoints, one kept at the end."""
+
+    quarter = max(steps // 4, 1)
+    return [f"schedule.total_steps={steps}", f"schedule.warmup_steps={min(20, steps // 10)}",
+            f"schedule.decay_steps={max(steps * decay_percent // 100, 1)}", f"validation.every={quarter}",
+            f"checkpoint.latest_every={quarter}", f"checkpoint.every={steps}"]
+
+
+PRETRAIN_PRESET = "pretrain-tiny-engine.yaml"
+
+
+def pretrain_encoder(train_shards: list[str], val_shards: list[str], run_dir: Path, seed: int,
+                     overrides: list[str] = (), steps: int | None = None) -> Path:
+    """V-JEPA pre-training of the world model's encoder on `train_shards` (the packaged
+    pretrain-tiny-engine.yaml; `overrides`' encoder and clip size apply, so the encoder pre-trained
+    is the one the recipe then freezes); -> the checkpoint to give as `encoder.checkpoint`.
+    `val_shards` only log the validation loss, target std and effective rank (nothing is
+    selected on them: keep_best is off), so a collapse shows in RUN_DIR/metrics.csv."""
+
+    recipe = _config(list(overrides))
+    settings = [f"run_dir={run_dir}", f"seed={seed}", "data.val_fraction=0.0"]
+    if steps is not None:
+        settings += shortened(steps, decay_percent=6)  # the preset decays over its last 6 %
+    cfg = load_config(RunConfig, str(preset_path(PRETRAIN_PRESET)), settings, env={"VPT_DATA_PATH": "unset"})
+    cfg = replace(cfg, encoder=recipe.encoder, clip=replace(cfg.clip, size=recipe.clip.size),
+                  data=replace(cfg.data, train_shards=list(train_shards), val_shards=list(val_shards)))
+    train(cfg, single_process=True)
+    return run_dir / "checkpoints" / "latest.pt"
 
 
 def encode_cache(shards: list[str], out: Path, windows: str, seed: int = 0, overrides: list[str] = (),
@@ -244,7 +279,10 @@ def write_summary(result: DemoResult) -> Path:
         f"Data: {result.data_description}.",
         "",
         "The `configs/tiny-world-model.yaml` predictor over a frozen "
-        "random-weight `vit_tiny` encoder, trained on CPU from the feature cache. Ratios are "
+        + ("random-weight `vit_tiny` encoder" if result.pretrained_encoder is None else
+           f"`vit_tiny` encoder pre-trained on the training recordings (`{result.pretrained_encoder}`; its "
+           "log with target std and effective rank: `metrics.csv` beside `checkpoints/`)")
+        + ", trained on CPU from the feature cache. Ratios are "
         "baseline / model latent L1 with 95 % bootstrap intervals over held-out clips.",
         "",
         "```",
@@ -259,6 +297,8 @@ def write_summary(result: DemoResult) -> Path:
         "",
         f"- the feature cache: `{result.out / 'features'}` (synthetic recordings and shards: `{result.out / 'data'}`)",
         f"- run (config, scaler, checkpoints, metrics.csv, TensorBoard): `{result.run_dir}`",
+        *([] if result.pretrained_encoder is None else
+          [f"- the encoder's pre-training run (config, checkpoints, metrics.csv): `{result.pretrained_encoder.parent.parent}`"]),
         f"- evaluation report and plots: `{result.out / 'eval' / 'report.md'}`",
         f"- one plan toward a goal frame: `{result.out / 'plan.txt'}` (frames: plan_start.png, plan_goal.png)",
         f"- what the model imagines (pixel decoder: `{result.run_dir / 'decoder'}`): strips, counterfactuals and "
@@ -281,22 +321,26 @@ DEMO_THREADS = 2
 
 
 def run_demo(out: str | Path, seed: int = 0, steps: int | None = None, world: ToyWorld = ToyWorld(),
-             threads: int = DEMO_THREADS, data: DemoData | None = None, overrides: tuple[str, ...] = ()) -> DemoResult:
+             threads: int = DEMO_THREADS, data: DemoData | None = None, overrides: tuple[str, ...] = (),
+             pretrain: bool = False, pretrain_steps: int | None = None) -> DemoResult:
     """The whole pipeline; `steps` overrides the preset's training length. `data`: the user's
     shards (`user_data`, checked before this is called); None: synthetic recordings of `world`.
     `overrides`: `key=value` settings of the preset (encoder and predictor too: the feature cache
-    is encoded with them), e.g. ("encoder.name=vit_tiny_p8", "predictor.grid_size=8")."""
+    is encoded with them), e.g. ("encoder.name=vit_tiny_p8", "predictor.grid_size=8").
+    `pretrain`: pre-train the encoder on the training recordings first (`pretrain_encoder`,
+    `pretrain_steps` shortening it) and freeze that one instead of random weights."""
 
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return _run_demo(Path(out).resolve(), seed, steps, world, data, list(overrides))
+        return _run_demo(Path(out).resolve(), seed, steps, world, data, list(overrides),
+                         pretrain, pretrain_steps)
     finally:
         torch.set_num_threads(previous)
 
 
 def _run_demo(out: Path, seed: int, steps: int | None, world: ToyWorld, data: DemoData | None,
-              overrides: list[str]) -> DemoResult:
+              overrides: list[str], pretrain: bool, pretrain_steps: int | None) -> DemoResult:
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -319,17 +363,19 @@ def _run_demo(out: Path, seed: int, steps: int | None, world: ToyWorld, data: De
     scaler = out / "scaler.json"
     fit_scaler(train_shards, scaler)
     lap("fit_scaler")
+    checkpoint = None
+    if pretrain:
+        _say("   pre-training the encoder on the training recordings (V-JEPA, configs/pretrain-tiny-engine.yaml)")
+        checkpoint = pretrain_encoder(train_shards, heldout, out / "pretrain", seed, overrides, pretrain_steps)
+        overrides = [*overrides, f"encoder.checkpoint={checkpoint}"]  # encode, train and eval freeze it
+        lap("pretrain")
     _say("3/6 encoding every training window once with the frozen encoder (the feature cache)")
     train_features = encode_cache(train_shards, out / "features" / "train", "all", overrides=overrides,
                                   phases=data.train_phases)
     val_features = encode_cache(heldout, out / "features" / "heldout", "val", overrides=overrides)
     lap("encode")
     run_dir = out / "run"
-    extra = [] if steps is None else [f"schedule.total_steps={steps}", f"schedule.warmup_steps={min(20, steps // 10)}",
-                                      f"schedule.decay_steps={max(steps * 15 // 100, 1)}",
-                                      f"validation.every={max(steps // 4, 1)}", f"checkpoint.latest_every={max(steps // 4, 1)}",
-                                      f"checkpoint.every={steps}"]
-    extra = [*overrides, *extra]
+    extra = [*overrides, *([] if steps is None else shortened(steps, decay_percent=15))]
     _say(f"4/6 training the predictor from the cached features ({_config(extra).schedule.total_steps} steps)")
     train_model(run_dir, train_features, val_features, scaler, seed, extra)
     lap("train")
@@ -346,6 +392,6 @@ def _run_demo(out: Path, seed: int, steps: int | None, world: ToyWorld, data: De
     draw_pictures(run_dir, train_shards, heldout, out / "eval", report, seed,
                   steps=None if steps is None else max(steps, 20), planned=planned)
     lap("pictures")
-    result = DemoResult(out, run_dir, report, plan_text, timings, data.description)
+    result = DemoResult(out, run_dir, report, plan_text, timings, data.description, checkpoint)
     write_summary(result)
     return result
