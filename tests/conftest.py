@@ -48,3 +48,18 @@ def offline_hub(tmp_path, monkeypatch) -> Path:
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     return cache
+
+
+@pytest.fixture
+def ctrl_c_raises():
+    """For tests that press Ctrl-C (SIGINT to the main thread): Python's own SIGINT handler, which
+    raises KeyboardInterrupt. A runner that starts pytest in the background (`nohup`, `cmd &` in a
+    script) hands it SIGINT ignored, and Python then installs no handler: the signal would be
+    dropped and the test would see an uninterrupted run."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

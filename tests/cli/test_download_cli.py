@@ -58,7 +58,7 @@ def test_pack_option_equals_download_then_pack(synth_dataset, tmp_path, capsys):
     assert "no segments of version(s) 7xx; the index holds 9.0, 9xx" in capsys.readouterr().out
 
 
-def test_ctrl_c_exits_130_and_the_rerun_completes(synth_dataset, tmp_path, capsys):
+def test_ctrl_c_exits_130_and_the_rerun_completes(synth_dataset, tmp_path, capsys, ctrl_c_raises):
     server, index = _serve(synth_dataset, tmp_path)
     out = tmp_path / "raw"
     with server:

@@ -168,7 +168,7 @@ def test_persistent_errors_fail_one_segment_only(recordings, tmp_path):
         assert not (tmp_path / "raw" / (r.bases[1] + ".mp4")).exists()  # nothing looks complete
 
 
-def test_ctrl_c_then_rerun_equals_an_uninterrupted_download(recordings, tmp_path):
+def test_ctrl_c_then_rerun_equals_an_uninterrupted_download(recordings, tmp_path, ctrl_c_raises):
     r = recordings
     with FaultServer(_vpt_served(r), slow_seconds=5.0) as server:
         index = _one_index(r, tmp_path, server.url)
